@@ -1,0 +1,92 @@
+"""The accounts service: a Flask app serving one schema-first GraphQL endpoint."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from .config import ConfigError, settings_from_env
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then ``config`` on top (tests use it)."""
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(settings_from_env())
+    if config:
+        app.config.from_mapping(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config["SECRET_KEY"] = _secret_key(app)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'accounts.sqlite3'}"
+
+    from .extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sa.event.listen(db.engine, "connect", _tune_sqlite)
+
+    from . import models  # noqa: F401  (registers the tables with the metadata)
+    from .auth import Auth
+    from .graphql.execution import GraphQLSettings
+    from .graphql.explorer import explorer_html
+    from .graphql.schema import build_schema
+    from .http import bp, json_http_error, json_internal_error
+
+    app.extensions["auth"] = Auth.from_config(app.config)
+    app.extensions["graphql"] = GraphQLSettings(
+        schema=build_schema(),
+        introspection=app.config["GRAPHQL_INTROSPECTION"],
+        debug=app.debug,
+    )
+    app.extensions["graphql_explorer"] = explorer_html(app.config["GRAPHQL_EXPLORER"])
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, json_http_error)
+    app.register_error_handler(Exception, json_internal_error)
+    return app
+
+
+def _secret_key(app: Flask) -> str:
+    """The configured key, or the one kept in the instance folder (made on first start)."""
+    key = app.config.get("SECRET_KEY")
+    if not key:
+        key = _stored_secret_key(Path(app.instance_path) / "secret_key")
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes long; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    return key
+
+
+def _stored_secret_key(path: Path) -> str:
+    """Read the key file, creating it (mode 0600) if absent; safe when several workers race."""
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)  # atomic: the first process to get here wins
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
+
+
+def _tune_sqlite(connection, _record) -> None:
+    """Enforce foreign keys, wait for locks instead of failing, and let readers run beside a writer."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 15000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()

@@ -1,0 +1,34 @@
+"""Account rules: passwords, tokens, sessions. Plain Python: no GraphQL and no requests in here."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .passwords import Passwords
+from .tokens import TokenSettings
+
+
+@dataclass(frozen=True)
+class Auth:
+    """What the account rules need from the config, built once when the app is created."""
+
+    passwords: Passwords
+    tokens: TokenSettings
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Auth":
+        return cls(
+            passwords=Passwords(
+                time_cost=config["ARGON2_TIME_COST"],
+                memory_cost=config["ARGON2_MEMORY_COST"],
+                parallelism=config["ARGON2_PARALLELISM"],
+            ),
+            tokens=TokenSettings(
+                key=config["SECRET_KEY"].encode(),
+                algorithm=config["JWT_ALGORITHM"],
+                access_lifetime=config["JWT_ACCESS_TOKEN_LIFETIME"],
+                refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
+                issuer=config["JWT_ISSUER"],
+                audience=config["JWT_AUDIENCE"],
+            ),
+        )

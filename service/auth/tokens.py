@@ -1,0 +1,99 @@
+"""JSON Web Tokens: issuing and checking access tokens with PyJWT."""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+from ..errors import TokenExpired, TokenInvalid
+
+# Claims every access token must carry to be accepted.
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "username", "origIat"]
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """The signing key and lifetimes, read from the config once when the app is created."""
+
+    key: bytes
+    algorithm: str
+    access_lifetime: int
+    refresh_lifetime: int
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: int = 0
+
+
+def unix_time(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def issue_access_token(
+    settings: TokenSettings,
+    *,
+    user_id: int,
+    username: str,
+    session_id: int,
+    session_started: datetime,
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Sign an access token for a user's session; return it with its payload.
+
+    ``origIat`` is when the session's login happened, kept across refreshes
+    as django-graphql-jwt did.
+    """
+    issued_at = unix_time(now)
+    payload: dict[str, Any] = {
+        "username": username,
+        "exp": issued_at + settings.access_lifetime,
+        "origIat": unix_time(session_started),
+        "iat": issued_at,
+        "sub": str(user_id),
+        "sid": session_id,
+        "jti": uuid.uuid4().hex,
+    }
+    if settings.issuer:
+        payload["iss"] = settings.issuer
+    if settings.audience:
+        payload["aud"] = settings.audience
+    token = jwt.encode(payload, settings.key, algorithm=settings.algorithm)
+    return token, payload
+
+
+def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
+    """The payload of a valid access token.
+
+    Only the configured algorithm is accepted (so ``alg: none`` and algorithm
+    swaps fail), the signature and expiry are checked, and so are ``iss`` and
+    ``aud`` when they are configured. Raises ``TokenExpired`` or ``TokenInvalid``.
+    """
+    try:
+        payload = jwt.decode(
+            token,
+            settings.key,
+            algorithms=[settings.algorithm],
+            issuer=settings.issuer,
+            audience=settings.audience,
+            leeway=settings.leeway,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired("The token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise TokenInvalid("The token is not valid.") from None
+    if not (
+        str(payload["sub"]).isdigit()
+        and isinstance(payload["sid"], int)
+        and isinstance(payload["origIat"], int)
+        and isinstance(payload["username"], str)
+    ):
+        raise TokenInvalid("The token is not valid.")
+    return payload
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,76 @@
+"""Settings: read once from the environment when the app is created.
+
+This is the only place defaults live. Every setting is listed, with its
+default, in the README's configuration table.
+"""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from argon2 import profiles
+
+EXPLORERS = ("playground", "graphiql", "apollo", "off")
+# The signing key is a shared secret, so only the HMAC algorithms make sense.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the service's settings, taken from ``env`` (default: os.environ)."""
+    env = os.environ if env is None else env
+    low_memory = profiles.RFC_9106_LOW_MEMORY
+    explorer = env.get("GRAPHQL_EXPLORER", "playground").strip().lower()
+    if explorer not in EXPLORERS:
+        raise ConfigError(f"GRAPHQL_EXPLORER must be one of {', '.join(EXPLORERS)}, got {explorer!r}")
+    algorithm = env.get("JWT_ALGORITHM", "HS256").strip().upper()
+    if algorithm not in JWT_ALGORITHMS:
+        raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
+    return {
+        # None means: generate one on first start and keep it in the instance folder.
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        # None means: an SQLite file in the instance folder.
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or None,
+        "JWT_ALGORITHM": algorithm,
+        "JWT_ACCESS_TOKEN_LIFETIME": _int(env, "JWT_ACCESS_TOKEN_LIFETIME", 3600),
+        "JWT_REFRESH_TOKEN_LIFETIME": _int(env, "JWT_REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600),
+        "JWT_ISSUER": env.get("JWT_ISSUER") or None,
+        "JWT_AUDIENCE": env.get("JWT_AUDIENCE") or None,
+        "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", "uploads"),
+        "GRAPHQL_EXPLORER": explorer,
+        "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
+        # argon2id, RFC 9106 "low memory" profile. Tests lower these; nothing else should.
+        "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", low_memory.time_cost),
+        "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", low_memory.memory_cost, 8),
+        "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", low_memory.parallelism),
+    }

@@ -1,0 +1,86 @@
+"""Resolvers for accounts: registration, login and reading users."""
+
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+
+from ..auth.accounts import log_in, register_user
+from ..auth.sessions import TokenPair
+from ..errors import Forbidden
+from ..extensions import db
+from ..models import User
+
+# The largest id an INTEGER column holds on every supported database.
+MAX_ID = 2**31 - 1
+
+query = QueryType()
+mutation = MutationType()
+user_type = ObjectType("User")
+
+
+@query.field("whoami")
+def resolve_whoami(_: Any, info: GraphQLResolveInfo) -> User:
+    return info.context.require_user()
+
+
+@query.field("user")
+def resolve_user(_: Any, info: GraphQLResolveInfo, id: str) -> User | None:
+    """Self or staff only; others get FORBIDDEN for any other id, existing or not."""
+    caller = info.context.require_user()
+    if str(caller.id) == str(id):
+        return caller
+    if not caller.is_privileged:
+        raise Forbidden("You may only read your own account.")
+    user_id = parse_user_id(id)
+    return db.session.get(User, user_id) if user_id is not None else None
+
+
+def parse_user_id(raw: str) -> int | None:
+    """The integer an ``ID`` argument names, or ``None`` when it cannot be a user's id."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+@mutation.field("createUser")
+def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, str]) -> dict[str, Any]:
+    context = info.context
+    pair = register_user(
+        context.auth,
+        username=input["username"],
+        email=input["email"],
+        password=input["password"],
+        user_agent=context.user_agent,
+        ip=context.client_ip,
+    )
+    return {"ok": True, **pair_fields(pair)}
+
+
+@mutation.field("tokenAuth")
+def resolve_token_auth(_: Any, info: GraphQLResolveInfo, username: str, password: str) -> dict[str, Any]:
+    context = info.context
+    pair = log_in(
+        context.auth,
+        username=username,
+        password=password,
+        user_agent=context.user_agent,
+        ip=context.client_ip,
+    )
+    return pair_fields(pair)
+
+
+def pair_fields(pair: TokenPair) -> dict[str, Any]:
+    """A token pair as the payload types' fields."""
+    return {
+        "token": pair.token,
+        "refresh_token": pair.refresh_token,
+        "payload": pair.payload,
+        "refresh_expires_in": pair.refresh_expires_in,
+        "user": pair.user,
+    }
+
+
+BINDABLES = [query, mutation, user_type]

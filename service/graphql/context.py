@@ -1,0 +1,28 @@
+"""The one object resolvers read the request through."""
+
+from dataclasses import dataclass
+
+from ..auth import Auth
+from ..auth.identity import Identity
+from ..errors import Unauthenticated
+from ..models import User
+
+
+@dataclass(frozen=True)
+class GraphQLContext:
+    """``info.context``: who is calling, from where, and the app's account rules."""
+
+    auth: Auth
+    identity: Identity
+    client_ip: str = ""
+    user_agent: str = ""
+
+    @property
+    def user(self) -> User | None:
+        return self.identity.user
+
+    def require_user(self) -> User:
+        """The signed-in user, or ``UNAUTHENTICATED`` with the reason the token was refused."""
+        if self.identity.user is None:
+            raise Unauthenticated(self.identity.failure or "missing")
+        return self.identity.user

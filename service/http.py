@@ -1,0 +1,99 @@
+"""The HTTP face of the service: ``/graphql`` (GET: explorer or query; POST: JSON) and JSON errors."""
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .auth.identity import identify
+from .errors import GraphQLParseFailed
+from .graphql.context import GraphQLContext
+from .graphql.execution import MethodNotAllowed, error_body, execute_operation
+
+bp = Blueprint("graphql", __name__)
+
+
+@bp.before_request
+def read_identity() -> None:
+    """Who is calling, from the ``Authorization`` header only: cookies and sessions are never read."""
+    g.identity = identify(current_app.extensions["auth"].tokens, request.headers.get("Authorization"))
+
+
+def build_context() -> GraphQLContext:
+    """The request as resolvers see it; the only place that reads the request for them."""
+    return GraphQLContext(
+        auth=current_app.extensions["auth"],
+        identity=g.identity,
+        client_ip=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", "")[:512],
+    )
+
+
+@bp.get("/graphql")
+def graphql_get() -> Response | tuple[Any, ...]:
+    """The explorer for a browser; a query (never a mutation) from the URL's parameters."""
+    if "query" not in request.args:
+        explorer_html = current_app.extensions["graphql_explorer"]
+        if explorer_html is None:
+            return _json_error(400, GraphQLParseFailed("Send a GraphQL operation in the 'query' parameter."))
+        return Response(explorer_html, mimetype="text/html")
+    data: dict[str, Any] = {
+        "query": request.args.get("query"),
+        "operationName": request.args.get("operationName") or None,
+    }
+    if request.args.get("variables"):
+        try:
+            data["variables"] = json.loads(request.args["variables"])
+        except ValueError:
+            return _json_error(400, GraphQLParseFailed("'variables' is not valid JSON."))
+    try:
+        status, body = execute_operation(
+            current_app.extensions["graphql"], data, build_context(), read_only=True
+        )
+    except MethodNotAllowed:
+        response = _json_error(405, GraphQLParseFailed("Mutations must be sent with POST."))
+        response.headers["Allow"] = "POST"
+        return response
+    return jsonify(body), status
+
+
+@bp.post("/graphql")
+def graphql_post() -> tuple[Any, ...] | Response:
+    """One operation in a JSON body."""
+    if not request.is_json:
+        return _json_error(415, GraphQLParseFailed("Send the operation as application/json."))
+    data = request.get_json(silent=True)
+    if data is None:
+        return _json_error(400, GraphQLParseFailed("The request body is not valid JSON."))
+    status, body = execute_operation(current_app.extensions["graphql"], data, build_context())
+    return jsonify(body), status
+
+
+def _json_error(status: int, error: GraphQLParseFailed) -> Response:
+    response = jsonify(error_body(error))
+    response.status_code = status
+    return response
+
+
+def json_http_error(error: HTTPException) -> Response:
+    """Every HTTP error (404, 405, 413 ...) as JSON with ``errors``, like the GraphQL answers.
+
+    At ``/graphql`` the request could not be read as an operation, whatever
+    the status; elsewhere the code is the status's name (``NOT_FOUND``).
+    """
+    at_graphql = request.path == "/graphql"
+    code = GraphQLParseFailed.code if at_graphql else error.name.upper().replace(" ", "_")
+    response = jsonify({"errors": [{"message": error.description, "extensions": {"code": code}}]})
+    response.status_code = error.code or 500
+    return response
+
+
+def json_internal_error(error: Exception) -> Response:
+    """An unexpected failure: logged with its traceback, answered with a generic message."""
+    current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
+    response = jsonify(
+        {"errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+    )
+    response.status_code = 500
+    return response

@@ -1,0 +1,101 @@
+"""Database models: users, their login sessions and the sessions' refresh tokens."""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A UTC timestamp that reads back timezone-aware on every database.
+
+    SQLite keeps no zone, so values are stored as naive UTC and given their
+    zone back on the way out.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class User(db.Model):
+    """An account. ``*_key`` columns hold the case-folded forms that uniqueness is checked on."""
+
+    __tablename__ = "users"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(150))
+    # Case folding can lengthen a string (ß -> ss), hence the roomier key columns.
+    username_key: so.Mapped[str] = so.mapped_column(sa.String(600), unique=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    email_key: so.Mapped[str] = so.mapped_column(sa.String(1016), unique=True)
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
+    first_name: so.Mapped[str] = so.mapped_column(sa.String(150), default="")
+    last_name: so.Mapped[str] = so.mapped_column(sa.String(150), default="")
+    is_staff: so.Mapped[bool] = so.mapped_column(default=False)
+    is_superuser: so.Mapped[bool] = so.mapped_column(default=False)
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    date_joined: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_login: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    sessions: so.WriteOnlyMapped["LoginSession"] = so.relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_privileged(self) -> bool:
+        """Staff and superusers may read any account."""
+        return self.is_staff or self.is_superuser
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"
+
+
+class LoginSession(db.Model):
+    """One login: the family of refresh tokens that successive refreshes rotate through."""
+
+    __tablename__ = "login_sessions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    last_refreshed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    user_agent: so.Mapped[str] = so.mapped_column(sa.String(512), default="")
+    ip_address: so.Mapped[str] = so.mapped_column(sa.String(45), default="")
+
+    user: so.Mapped[User] = so.relationship(back_populates="sessions")
+
+
+class RefreshToken(db.Model):
+    """A refresh token, known to the server only by its SHA-256 digest."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    session_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("login_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    # Set when a refresh rotated this token away; it can never be used again.
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    session: so.Mapped[LoginSession] = so.relationship()
