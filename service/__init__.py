@@ -17,10 +17,9 @@ MIN_SECRET_KEY_BYTES = 32
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then ``config`` on top (tests use it)."""
-    app = Flask(__name__, static_folder=None)
-    app.config.from_mapping(settings_from_env())
-    if config:
-        app.config.from_mapping(config)
+    settings = {**settings_from_env(), **(config or {})}
+    app = Flask(__name__, static_folder=None, instance_path=settings["INSTANCE_PATH"])
+    app.config.from_mapping(settings)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:

@@ -56,7 +56,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     algorithm = env.get("JWT_ALGORITHM", "HS256").strip().upper()
     if algorithm not in JWT_ALGORITHMS:
         raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
+    instance_path = env.get("INSTANCE_PATH") or None
+    if instance_path:
+        instance_path = os.path.abspath(instance_path)
     return {
+        # Where the generated secret key and the default SQLite file live (None: ./instance).
+        "INSTANCE_PATH": instance_path,
         # None means: generate one on first start and keep it in the instance folder.
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         # None means: an SQLite file in the instance folder.

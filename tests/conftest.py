@@ -1,0 +1,147 @@
+"""Shared fixtures: one app per test module on a real SQLite file, a clean database per test."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from graphql import OperationDefinitionNode, parse
+
+from service import create_app
+from service.extensions import db
+
+# argon2 made cheap for tests only; the defaults stay RFC 9106's.
+FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+LEGACY_OPERATIONS_FILE = Path(__file__).parent / "fixtures" / "legacy-operations.graphql"
+STRONG_PASSWORD = "correct horse battery staple"
+
+
+def test_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """The settings of a test app whose files all live under ``tmp_path``."""
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return {
+        **FAST_HASHING,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        "TESTING": True,
+        **overrides,
+    }
+
+
+def make_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """A migrated app on its own database."""
+    app = create_app(test_config(tmp_path, **overrides))
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
+
+
+def empty_tables(app: Flask) -> None:
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = make_app(tmp_path_factory.mktemp("app"))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    """A test client on an empty database."""
+    empty_tables(app)
+    yield app.test_client()
+
+
+class GraphQL:
+    """Sends operations the way a client does: a JSON POST to /graphql."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def post(self, query: str, variables: dict | None = None, *, token: str | None = None,
+             headers: dict | None = None, operation_name: str | None = None) -> tuple[int, dict]:
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"JWT {token}"
+        body: dict[str, Any] = {"query": query, "variables": variables}
+        if operation_name:
+            body["operationName"] = operation_name
+        response = self.client.post("/graphql", json=body, headers=headers)
+        return response.status_code, response.get_json()
+
+    def __call__(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
+        """The ``data`` of an operation that must succeed without errors."""
+        status, body = self.post(query, variables, **kwargs)
+        assert "errors" not in body, body["errors"]
+        assert status == 200
+        return body["data"]
+
+    def error(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
+        """The one error of an operation that must fail at one field, whose data is then null."""
+        status, body = self.post(query, variables, **kwargs)
+        assert status == 200, body
+        assert len(body["errors"]) == 1, body["errors"]
+        error = body["errors"][0]
+        field = error["path"][0]
+        assert body["data"][field] is None
+        return error
+
+    def register(self, username: str = "ali", email: str | None = None,
+                 password: str = STRONG_PASSWORD) -> dict:
+        """Create an account; return ``createUser``'s result (tokens and user)."""
+        email = email or f"{username}@example.com"
+        return self(CREATE_USER, {"input": {"username": username, "email": email, "password": password}})[
+            "createUser"
+        ]
+
+
+CREATE_USER = """
+mutation Register($input: CreateUserInput!) {
+  createUser(input: $input) {
+    ok token refreshToken payload refreshExpiresIn
+    user { id username email isStaff isSuperuser isActive dateJoined lastLogin }
+  }
+}
+"""
+
+
+@pytest.fixture
+def gql(client: FlaskClient) -> GraphQL:
+    return GraphQL(client)
+
+
+def legacy_operations() -> dict[str, str]:
+    """The old clients' operations, by name, each exactly as written in the shared file."""
+    source = LEGACY_OPERATIONS_FILE.read_text()
+    operations = {}
+    for node in parse(source).definitions:
+        assert isinstance(node, OperationDefinitionNode) and node.name and node.loc
+        operations[node.name.value] = source[node.loc.start : node.loc.end]
+    return operations
+
+
+LEGACY = legacy_operations()
+
+
+def update_user(app: Flask, username: str, **columns: Any) -> None:
+    """Change a user's columns directly in the database (promote to staff, deactivate ...)."""
+    import sqlalchemy as sa
+
+    from service.models import User
+
+    with app.app_context():
+        db.session.execute(sa.update(User).where(User.username == username).values(**columns))
+        db.session.commit()
