@@ -21,7 +21,7 @@ LEGACY_OPERATIONS_FILE = Path(__file__).parent / "fixtures" / "legacy-operations
 STRONG_PASSWORD = "correct horse battery staple"
 
 
-def test_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """The settings of a test app whose files all live under ``tmp_path``."""
     database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
     return {
@@ -37,7 +37,7 @@ def test_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     """A migrated app on its own database."""
-    app = create_app(test_config(tmp_path, **overrides))
+    app = create_app(app_settings(tmp_path, **overrides))
     with app.app_context():
         flask_migrate.upgrade()
     return app
@@ -71,8 +71,15 @@ class GraphQL:
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
 
-    def post(self, query: str, variables: dict | None = None, *, token: str | None = None,
-             headers: dict | None = None, operation_name: str | None = None) -> tuple[int, dict]:
+    def post(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        token: str | None = None,
+        headers: dict | None = None,
+        operation_name: str | None = None,
+    ) -> tuple[int, dict]:
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"JWT {token}"
@@ -99,8 +106,9 @@ class GraphQL:
         assert body["data"][field] is None
         return error
 
-    def register(self, username: str = "ali", email: str | None = None,
-                 password: str = STRONG_PASSWORD) -> dict:
+    def register(
+        self, username: str = "ali", email: str | None = None, password: str = STRONG_PASSWORD
+    ) -> dict:
         """Create an account; return ``createUser``'s result (tokens and user)."""
         email = email or f"{username}@example.com"
         return self(CREATE_USER, {"input": {"username": username, "email": email, "password": password}})[

@@ -8,6 +8,7 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
+MIN_NAME_IN_PASSWORD = 3
 
 
 class Passwords:
@@ -65,6 +66,8 @@ def password_problems(password: str, username: str = "", email: str = "") -> lis
     local_part = email.rpartition("@")[0] if "@" in email else email
     for label, value in (("username", username), ("email address", local_part)):
         value = value.casefold()
-        if value and value in folded:
+        # Containment is only checked for names long enough for it to mean something:
+        # a one-letter username would otherwise rule out most passwords.
+        if value and (value == folded or (len(value) >= MIN_NAME_IN_PASSWORD and value in folded)):
             return [f"Password must not contain your {label}."]
     return []
