@@ -179,3 +179,13 @@ def test_a_failing_resolver_is_masked_and_logged(app, gql, monkeypatch, caplog):
     assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "hunter2" not in str(body) and "Traceback" not in str(body)
     assert "secret internals" in caplog.text
+
+
+def test_client_errors_are_not_logged_with_their_inputs(gql, caplog):
+    with caplog.at_level(logging.DEBUG):
+        gql.error(LEGACY["TokenAuth"], {"username": "ali", "password": "my secret guess"})
+        gql.error(LEGACY["CreateUser"], {"username": "ali", "email": "a@example.com", "password": "12345678"})
+
+    assert "my secret guess" not in caplog.text
+    assert "12345678" not in caplog.text
+    assert "Traceback" not in caplog.text

@@ -19,8 +19,10 @@ from ..errors import ClientError, GraphQLParseFailed, GraphQLValidationFailed
 from .context import GraphQLContext
 from .errors import format_error, tag
 
-# Ariadne logs every error, client mistakes included; ours logs only the unexpected ones.
-ARIADNE_LOG = logging.getLogger("service.graphql.ariadne")
+# Ariadne logs every error, client mistakes included (with their variables' values);
+# ``format_error`` logs only the unexpected ones. This logger is kept out of the
+# logging registry so that no logging configuration can switch it back on.
+ARIADNE_LOG = logging.Logger("service.graphql.ariadne")
 ARIADNE_LOG.disabled = True
 
 
