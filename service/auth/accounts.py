@@ -20,8 +20,11 @@ def register_user(
     email, email_problems = normalize_email(email)
     fields = {"username": username_problems, "email": email_problems}
     fields["password"] = password_problems(password, username, email)
-    if not username_problems or not email_problems:
-        _add_duplicate_problems(fields, username, email)
+    taken = duplicate_problems(
+        username=None if username_problems else username, email=None if email_problems else email
+    )
+    for name, problems in taken.items():
+        fields[name] += problems
     if any(fields.values()):
         raise BadUserInput({name: problems for name, problems in fields.items() if problems})
 
@@ -41,9 +44,8 @@ def register_user(
     except IntegrityError:
         # Someone registered the same name or email since the check above.
         db.session.rollback()
-        fields = {}
-        _add_duplicate_problems(fields, username, email)
-        raise BadUserInput(fields or {"username": ["This account already exists."]}) from None
+        taken = duplicate_problems(username=username, email=email)
+        raise BadUserInput(taken or {"username": ["This account already exists."]}) from None
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     db.session.commit()
     return pair
@@ -84,14 +86,17 @@ def find_user_by_login(login: str) -> User | None:
     return candidates[0] if candidates else None
 
 
-def _add_duplicate_problems(fields: dict[str, list[str]], username: str, email: str) -> None:
-    username_key, email_key = lookup_key(username), lookup_key(email)
-    taken = db.session.execute(
-        sa.select(User.username_key, User.email_key).where(
-            sa.or_(User.username_key == username_key, User.email_key == email_key)
-        )
-    ).all()
-    if any(row.username_key == username_key for row in taken):
-        fields.setdefault("username", []).append("A user with that username already exists.")
-    if any(row.email_key == email_key for row in taken):
-        fields.setdefault("email", []).append("A user with that email already exists.")
+def duplicate_problems(*, username: str | None, email: str | None) -> dict[str, list[str]]:
+    """``BadUserInput`` fields for a username or email that another account already has."""
+    conditions = []
+    if username is not None:
+        conditions.append(User.username_key == lookup_key(username))
+    if email is not None:
+        conditions.append(User.email_key == lookup_key(email))
+    taken = db.session.execute(sa.select(User.username_key, User.email_key).where(sa.or_(*conditions))).all()
+    problems: dict[str, list[str]] = {}
+    if username is not None and any(row.username_key == lookup_key(username) for row in taken):
+        problems["username"] = ["A user with that username already exists."]
+    if email is not None and any(row.email_key == lookup_key(email) for row in taken):
+        problems["email"] = ["A user with that email already exists."]
+    return problems

@@ -7,6 +7,8 @@ from email_validator import EmailNotValidError, validate_email
 
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 254
+# The largest id an INTEGER column holds on every supported database.
+MAX_USER_ID = 2**31 - 1
 # Letters and digits of any script, plus @ . + - _ (as Django allowed).
 USERNAME_PATTERN = re.compile(r"[\w.@+-]+")
 
@@ -40,3 +42,12 @@ def normalize_email(raw: str) -> tuple[str, list[str]]:
 def lookup_key(value: str) -> str:
     """The case-insensitive form that usernames and emails are unique and looked up by."""
     return unicodedata.normalize("NFKC", value).casefold()
+
+
+def parse_user_id(raw: object) -> int | None:
+    """The user id that ``raw`` (an ``ID`` argument, a token's ``sub``) names; ``None`` when it cannot be one."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_USER_ID else None

@@ -7,12 +7,10 @@ from graphql import GraphQLResolveInfo
 
 from ..auth.accounts import log_in, register_user
 from ..auth.sessions import TokenPair
+from ..auth.validation import parse_user_id
 from ..errors import Forbidden
 from ..extensions import db
 from ..models import User
-
-# The largest id an INTEGER column holds on every supported database.
-MAX_ID = 2**31 - 1
 
 query = QueryType()
 mutation = MutationType()
@@ -34,15 +32,6 @@ def resolve_user(_: Any, info: GraphQLResolveInfo, id: str) -> User | None:
         raise Forbidden("You may only read your own account.")
     user_id = parse_user_id(id)
     return db.session.get(User, user_id) if user_id is not None else None
-
-
-def parse_user_id(raw: str) -> int | None:
-    """The integer an ``ID`` argument names, or ``None`` when it cannot be a user's id."""
-    text = str(raw)
-    if not (text.isascii() and text.isdigit()) or len(text) > 10:
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
 
 
 @mutation.field("createUser")
