@@ -7,6 +7,8 @@ import sqlalchemy.orm as so
 
 from .extensions import db
 
+GENDERS = ("MALE", "FEMALE", "OTHER")
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
@@ -53,6 +55,12 @@ class User(db.Model):
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
     date_joined: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Profile. ``gender`` holds a name of ``GENDERS``; ``profile_picture`` a path
+    # relative to the upload folder, such as ``profile_pics/<name>.png``.
+    gender: so.Mapped[str | None] = so.mapped_column(sa.String(10))
+    position: so.Mapped[str] = so.mapped_column(sa.String(150), default="", server_default="")
+    department: so.Mapped[str] = so.mapped_column(sa.String(150), default="", server_default="")
+    profile_picture: so.Mapped[str | None] = so.mapped_column(sa.String(255))
 
     sessions: so.WriteOnlyMapped["LoginSession"] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -45,7 +45,7 @@ def lookup_key(value: str) -> str:
 
 
 def parse_user_id(raw: object) -> int | None:
-    """The user id that ``raw`` (an ``ID`` argument, a token's ``sub``) names; ``None`` when it cannot be one."""
+    """The user id an ``ID`` argument or a token's ``sub`` names; ``None`` when it cannot be one."""
     text = str(raw)
     if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
