@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from .config import ConfigError, settings_from_env
 
 MIN_SECRET_KEY_BYTES = 32
+MULTIPART_ALLOWANCE = 256 * 1024
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -22,6 +23,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
+    # A body bigger than one upload plus its form fields is refused (413) before it is read.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_SIZE"] + MULTIPART_ALLOWANCE
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'accounts.sqlite3'}"
 
@@ -39,8 +42,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .graphql.explorer import explorer_html
     from .graphql.schema import build_schema
     from .http import bp, json_http_error, json_internal_error
+    from .uploads import UploadSettings
+    from .uploads import bp as uploads_bp
 
     app.extensions["auth"] = Auth.from_config(app.config)
+    app.extensions["uploads"] = UploadSettings.from_config(app.config)
     app.extensions["graphql"] = GraphQLSettings(
         schema=build_schema(),
         introspection=app.config["GRAPHQL_INTROSPECTION"],
@@ -48,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions["graphql_explorer"] = explorer_html(app.config["GRAPHQL_EXPLORER"])
     app.register_blueprint(bp)
+    app.register_blueprint(uploads_bp)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)
     return app

@@ -72,6 +72,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_ISSUER": env.get("JWT_ISSUER") or None,
         "JWT_AUDIENCE": env.get("JWT_AUDIENCE") or None,
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", "uploads"),
+        "MAX_UPLOAD_SIZE": _int(env, "MAX_UPLOAD_SIZE", 5 * 1024 * 1024),
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 25_000_000),
         "GRAPHQL_EXPLORER": explorer,
         "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
         # argon2id, RFC 9106 "low memory" profile. Tests lower these; nothing else should.

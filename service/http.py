@@ -10,6 +10,7 @@ from .auth.identity import identify
 from .errors import GraphQLParseFailed
 from .graphql.context import GraphQLContext
 from .graphql.execution import MethodNotAllowed, error_body, execute_operation
+from .graphql.multipart import read_multipart_operation
 
 bp = Blueprint("graphql", __name__)
 
@@ -24,9 +25,11 @@ def build_context() -> GraphQLContext:
     """The request as resolvers see it; the only place that reads the request for them."""
     return GraphQLContext(
         auth=current_app.extensions["auth"],
+        uploads=current_app.extensions["uploads"],
         identity=g.identity,
         client_ip=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", "")[:512],
+        base_url=request.host_url,
     )
 
 
@@ -60,12 +63,20 @@ def graphql_get() -> Response | tuple[Any, ...]:
 
 @bp.post("/graphql")
 def graphql_post() -> tuple[Any, ...] | Response:
-    """One operation in a JSON body."""
-    if not request.is_json:
-        return _json_error(415, GraphQLParseFailed("Send the operation as application/json."))
-    data = request.get_json(silent=True)
-    if data is None:
-        return _json_error(400, GraphQLParseFailed("The request body is not valid JSON."))
+    """One operation in a JSON body, or in a multipart request carrying files."""
+    if request.mimetype == "multipart/form-data":
+        try:
+            data = read_multipart_operation(request.form, request.files)
+        except GraphQLParseFailed as error:
+            return _json_error(400, error)
+    elif request.is_json:
+        data = request.get_json(silent=True)
+        if data is None:
+            return _json_error(400, GraphQLParseFailed("The request body is not valid JSON."))
+    else:
+        return _json_error(
+            415, GraphQLParseFailed("Send the operation as application/json or multipart/form-data.")
+        )
     status, body = execute_operation(current_app.extensions["graphql"], data, build_context())
     return jsonify(body), status
 

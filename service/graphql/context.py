@@ -6,6 +6,7 @@ from ..auth import Auth
 from ..auth.identity import Identity
 from ..errors import Unauthenticated
 from ..models import User
+from ..uploads import UploadSettings
 
 
 @dataclass(frozen=True)
@@ -13,9 +14,12 @@ class GraphQLContext:
     """``info.context``: who is calling, from where, and the app's account rules."""
 
     auth: Auth
+    uploads: UploadSettings
     identity: Identity
     client_ip: str = ""
     user_agent: str = ""
+    # The service's own address, ending in "/", for absolute URLs such as profilePictureUrl.
+    base_url: str = "/"
 
     @property
     def user(self) -> User | None:

@@ -5,7 +5,7 @@ from pathlib import Path
 from ariadne import load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
-from . import accounts, tokens
+from . import accounts, profile, tokens
 from .directives import DIRECTIVES
 from .scalars import SCALARS
 
@@ -20,6 +20,7 @@ def build_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
         *SCALARS,
         *accounts.BINDABLES,
         *tokens.BINDABLES,
+        *profile.BINDABLES,
         directives=DIRECTIVES,
         convert_names_case=True,
     )

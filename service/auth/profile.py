@@ -1,0 +1,90 @@
+"""Changing one's own profile: text fields, email, and the profile picture."""
+
+from typing import IO, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import BadUserInput
+from ..extensions import db
+from ..models import GENDERS, User
+from ..uploads import UploadSettings, delete_picture, store_picture
+from .accounts import duplicate_problems
+from .validation import lookup_key, normalize_email
+
+TEXT_FIELDS = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "position": "position",
+    "department": "department",
+}
+TEXT_MAX_LENGTH = 150
+
+
+def update_profile(
+    user: User,
+    changes: dict[str, Any],
+    *,
+    picture: IO[bytes] | None = None,
+    remove_picture: bool = False,
+    uploads: UploadSettings,
+) -> User:
+    """Apply ``changes`` (snake_case names; ``None`` means unchanged) and the picture, all or nothing.
+
+    The new picture is written before the commit and deleted again if the
+    commit fails; the old picture's file is deleted only after it succeeds.
+    """
+    values, problems = _checked_values(user, changes)
+    if picture is not None and remove_picture:
+        problems["profilePicture"] = ["Send either a new picture or removeProfilePicture, not both."]
+    if problems:
+        raise BadUserInput(problems)
+
+    old_picture = user.profile_picture
+    new_picture = store_picture(picture, uploads) if picture is not None else None
+    for name, value in values.items():
+        setattr(user, name, value)
+    if new_picture is not None or remove_picture:
+        user.profile_picture = new_picture
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        delete_picture(uploads.folder, new_picture)
+        raise BadUserInput({"email": ["A user with that email already exists."]}) from None
+    except Exception:
+        db.session.rollback()
+        delete_picture(uploads.folder, new_picture)
+        raise
+    if user.profile_picture != old_picture:
+        delete_picture(uploads.folder, old_picture)
+    return user
+
+
+def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    values: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for name, field in TEXT_FIELDS.items():
+        value = changes.get(name)
+        if value is None:
+            continue
+        value = value.strip()
+        if len(value) > TEXT_MAX_LENGTH:
+            problems[field] = [f"{field} must be at most {TEXT_MAX_LENGTH} characters long."]
+        values[name] = value
+    if changes.get("gender") is not None:
+        gender = changes["gender"].strip().upper()
+        if gender in GENDERS:
+            values["gender"] = gender
+        else:
+            allowed = ", ".join(GENDERS)
+            problems["gender"] = [f"Gender must be one of {allowed} (in any case)."]
+    if changes.get("email") is not None:
+        email, email_problems = normalize_email(changes["email"])
+        if not email_problems and lookup_key(email) != user.email_key:
+            taken = duplicate_problems(username=None, email=email)
+            email_problems = taken.get("email", [])
+        if email_problems:
+            problems["email"] = email_problems
+        else:
+            values["email"], values["email_key"] = email, lookup_key(email)
+    return values, problems
