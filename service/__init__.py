@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, settings_from_env
 
@@ -47,12 +48,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.extensions["auth"] = Auth.from_config(app.config)
     app.extensions["uploads"] = UploadSettings.from_config(app.config)
-    app.extensions["graphql"] = GraphQLSettings(
-        schema=build_schema(),
-        introspection=app.config["GRAPHQL_INTROSPECTION"],
-        debug=app.debug,
-    )
+    app.extensions["graphql"] = GraphQLSettings.from_config(build_schema(), app.config, debug=app.debug)
     app.extensions["graphql_explorer"] = explorer_html(app.config["GRAPHQL_EXPLORER"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Only that many proxies' X-Forwarded-For/-Proto entries are believed.
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.register_blueprint(bp)
     app.register_blueprint(uploads_bp)
     app.register_error_handler(HTTPException, json_http_error)

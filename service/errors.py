@@ -88,3 +88,15 @@ class GraphQLParseFailed(ClientError):
 class GraphQLValidationFailed(ClientError):
     code = "GRAPHQL_VALIDATION_FAILED"
     default_message = "The GraphQL operation is not valid against the schema."
+
+
+class RateLimited(ClientError):
+    """Too many attempts; ``retryAfter`` says how many seconds until the next one is allowed."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Too many attempts; try again in {retry_after} seconds.", retryAfter=retry_after
+        )
+        self.retry_after = retry_after

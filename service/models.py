@@ -107,3 +107,19 @@ class RefreshToken(db.Model):
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     session: so.Mapped[LoginSession] = so.relationship()
+
+
+class RateEvent(db.Model):
+    """One counted event (a failed login, a registration) in a rate-limit bucket.
+
+    Kept in the database so that every gunicorn worker and every app server
+    counts the same events. ``bucket`` is a SHA-256 digest of the bucket's
+    name, so typed usernames and client addresses are not stored readable.
+    """
+
+    __tablename__ = "rate_events"
+    __table_args__ = (sa.Index("ix_rate_events_bucket_created_at", "bucket", "created_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    bucket: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

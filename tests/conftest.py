@@ -31,6 +31,9 @@ def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         "TESTING": True,
+        # Reuse of a rotated refresh token is theft at once here; the two-tab grace
+        # window (default 10 s) has tests of its own on an app that keeps it.
+        "JWT_REFRESH_REUSE_INTERVAL": 0,
         **overrides,
     }
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .passwords import Passwords
+from .throttling import ThrottleSettings
 from .tokens import TokenSettings
 
 
@@ -14,6 +15,7 @@ class Auth:
 
     passwords: Passwords
     tokens: TokenSettings
+    throttle: ThrottleSettings
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Auth":
@@ -30,5 +32,9 @@ class Auth:
                 refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
                 issuer=config["JWT_ISSUER"],
                 audience=config["JWT_AUDIENCE"],
+                leeway=config["JWT_LEEWAY"],
+                reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
+                session_max_lifetime=config["SESSION_MAX_LIFETIME"],
             ),
+            throttle=ThrottleSettings.from_config(config),
         )

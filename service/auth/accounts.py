@@ -6,16 +6,24 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import BadUserInput, InvalidCredentials
 from ..extensions import db
 from ..models import User, utcnow
+from ..uploads import UploadSettings, delete_picture
 from . import Auth
 from .passwords import MAX_LENGTH, password_problems
-from .sessions import TokenPair, start_session
+from .sessions import TokenPair, revoke_all_sessions, start_session
+from .throttling import ensure_allowed, forget_events, login_buckets, record_events, registration_bucket
 from .validation import lookup_key, normalize_email, normalize_username
 
 
 def register_user(
     auth: Auth, *, username: str, email: str, password: str, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
-    """Create an account and log it in at once. Raises ``BadUserInput`` naming each bad field."""
+    """Create an account and log it in at once. Raises ``BadUserInput`` naming each bad field.
+
+    At most ``REGISTRATION_MAX_PER_IP`` accounts are created per client address and window.
+    """
+    now = utcnow()
+    per_client = [registration_bucket(auth.throttle, ip)]
+    ensure_allowed(per_client, now)
     username, username_problems = normalize_username(username)
     email, email_problems = normalize_email(email)
     fields = {"username": username_problems, "email": email_problems}
@@ -28,7 +36,6 @@ def register_user(
     if any(fields.values()):
         raise BadUserInput({name: problems for name, problems in fields.items() if problems})
 
-    now = utcnow()
     user = User(
         username=username,
         username_key=lookup_key(username),
@@ -47,6 +54,7 @@ def register_user(
         taken = duplicate_problems(username=username, email=email)
         raise BadUserInput(taken or {"username": ["This account already exists."]}) from None
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    record_events(per_client, now)
     db.session.commit()
     return pair
 
@@ -55,23 +63,82 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
     """Check a username (or email) and password and open a session.
 
     Raises ``InvalidCredentials`` with one message, after about the same work,
-    whether the account is missing, inactive or the password is wrong.
+    whether the account is missing, inactive or the password is wrong; and
+    ``RateLimited`` once the failures for the account or the client pile up.
     """
     if len(password) > MAX_LENGTH or len(username) > 1024:
         raise InvalidCredentials()
     user = find_user_by_login(username)
-    if user is None:
-        auth.passwords.waste_time(password)
-        raise InvalidCredentials()
-    if not auth.passwords.verify(user.password_hash, password) or not user.is_active:
-        raise InvalidCredentials()
-    if auth.passwords.needs_rehash(user.password_hash):
-        user.password_hash = auth.passwords.hash(password)
+    account_key = user.username_key if user is not None else lookup_key(username.strip())
+    verify_password_throttled(auth, user, password, account_key=account_key, ip=ip)
     now = utcnow()
     user.last_login = now
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     db.session.commit()
     return pair
+
+
+def verify_password_throttled(
+    auth: Auth, user: User | None, password: str, *, account_key: str, ip: str
+) -> User:
+    """Check ``password`` for ``user`` under the brute-force limits; return the user when it matches.
+
+    The attempt is counted before the hash is checked, so parallel guesses
+    count against each other; a success uncounts it and resets the
+    account+client counter. Upgrades a hash made with older parameters.
+    """
+    now = utcnow()
+    buckets = login_buckets(auth.throttle, account_key, ip)
+    ensure_allowed(buckets, now)
+    attempt = record_events(buckets, now)
+    db.session.commit()
+    if user is None:
+        auth.passwords.waste_time(password)
+        raise InvalidCredentials()
+    if not auth.passwords.verify(user.password_hash, password) or not user.is_active:
+        raise InvalidCredentials()
+    forget_events(attempt, reset=buckets[:1])
+    if auth.passwords.needs_rehash(user.password_hash):
+        user.password_hash = auth.passwords.hash(password)
+    db.session.commit()
+    return user
+
+
+def change_password(
+    auth: Auth, user: User, *, old_password: str, new_password: str, user_agent: str = "", ip: str = ""
+) -> TokenPair:
+    """Replace the password, end every session (the current one too) and start a fresh one."""
+    if len(old_password) > MAX_LENGTH:
+        raise InvalidCredentials("The current password is incorrect.")
+    try:
+        verify_password_throttled(auth, user, old_password, account_key=user.username_key, ip=ip)
+    except InvalidCredentials:
+        raise InvalidCredentials("The current password is incorrect.") from None
+    problems = password_problems(new_password, user.username, user.email)
+    if not problems and new_password == old_password:
+        problems = ["The new password must differ from the current one."]
+    if problems:
+        raise BadUserInput({"newPassword": problems})
+    now = utcnow()
+    user.password_hash = auth.passwords.hash(new_password)
+    revoke_all_sessions(user, now=now)
+    pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    db.session.commit()
+    return pair
+
+
+def delete_account(auth: Auth, user: User, *, password: str, ip: str, uploads: UploadSettings) -> None:
+    """Check the password, then remove the user, their sessions and their picture file."""
+    if len(password) > MAX_LENGTH:
+        raise InvalidCredentials("The password is incorrect.")
+    try:
+        verify_password_throttled(auth, user, password, account_key=user.username_key, ip=ip)
+    except InvalidCredentials:
+        raise InvalidCredentials("The password is incorrect.") from None
+    picture = user.profile_picture
+    db.session.delete(user)
+    db.session.commit()
+    delete_picture(uploads.folder, picture)
 
 
 def find_user_by_login(login: str) -> User | None:

@@ -1,11 +1,13 @@
-"""Who an ``Authorization`` header value says the caller is."""
+"""Who an access token (from the ``Authorization`` header or an argument) says the caller is."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TokenExpired, TokenInvalid
+import sqlalchemy as sa
+
+from ..errors import TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
-from ..models import User
+from ..models import LoginSession, User
 from .tokens import TokenSettings, decode_access_token
 
 SCHEMES = ("jwt", "bearer")
@@ -19,12 +21,34 @@ class Identity:
     failure: str | None = "missing"
     claims: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def session_id(self) -> int | None:
+        return self.claims.get("sid")
+
 
 ANONYMOUS = Identity()
 
 
+def check_access_token(settings: TokenSettings, token: str) -> tuple[User, dict[str, Any]]:
+    """The user and claims of a usable access token.
+
+    Beyond the signature and expiry, the token's session must still be live
+    and its user active, found with one primary-key join. Raises
+    ``TokenExpired``, ``TokenInvalid`` or ``TokenRevoked``.
+    """
+    claims = decode_access_token(settings, token)
+    row = db.session.execute(
+        sa.select(User, LoginSession.revoked_at)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == int(claims["sub"]), LoginSession.id == claims["sid"])
+    ).first()
+    if row is None or row.revoked_at is not None or not row.User.is_active:
+        raise TokenRevoked("The token has been revoked.")
+    return row.User, claims
+
+
 def identify(settings: TokenSettings, authorization: str | None) -> Identity:
-    """Read ``JWT <token>`` or ``Bearer <token>``; load the user with one primary-key lookup."""
+    """Read ``JWT <token>`` or ``Bearer <token>``; a bad header leaves the caller anonymous."""
     if not authorization or not authorization.strip():
         return ANONYMOUS
     scheme, _, token = authorization.strip().partition(" ")
@@ -32,12 +56,11 @@ def identify(settings: TokenSettings, authorization: str | None) -> Identity:
     if scheme.lower() not in SCHEMES or not token:
         return Identity(failure="invalid")
     try:
-        claims = decode_access_token(settings, token)
+        user, claims = check_access_token(settings, token)
     except TokenExpired:
         return Identity(failure="expired")
     except TokenInvalid:
         return Identity(failure="invalid")
-    user = db.session.get(User, int(claims["sub"]))
-    if user is None or not user.is_active:
+    except TokenRevoked:
         return Identity(failure="revoked")
     return Identity(user=user, failure=None, claims=claims)

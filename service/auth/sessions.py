@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import TokenExpired, TokenInvalid, TokenRevoked
+from ..errors import BadUserInput, TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
 from ..models import LoginSession, RefreshToken, User
 from .tokens import TokenSettings, issue_access_token, new_refresh_token, unix_time
@@ -51,7 +51,8 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
     """Swap a refresh token for a new pair; the token sent can never be used again.
 
     Presenting a token that was already rotated away means two parties hold
-    it, so the whole session is revoked. Commits.
+    it, so the whole session is revoked, unless the earlier refresh happened
+    within ``reuse_interval`` seconds (two tabs refreshing at once). Commits.
     """
     record = _find_refresh_token(raw)
     session = record.session
@@ -59,8 +60,10 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
         raise TokenRevoked("The refresh token has been revoked; sign in again.")
     if record.expires_at <= now:
         raise TokenExpired("The refresh token has expired; sign in again.")
+    if session_ends_at(settings, session) <= now:
+        raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
     # Marking the token used only if nobody else just did guards against
-    # two concurrent refreshes both succeeding.
+    # concurrent refreshes both rotating it outside the reuse window.
     claimed = db.session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.id == record.id, RefreshToken.used_at.is_(None))
@@ -68,11 +71,14 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        session.revoked_at = now
-        db.session.commit()
-        raise TokenRevoked(
-            "This refresh token was already used, so the session has been ended; sign in again."
-        )
+        db.session.refresh(record)
+        used_at = record.used_at
+        if used_at is None or (now - used_at).total_seconds() > settings.reuse_interval:
+            session.revoked_at = now
+            db.session.commit()
+            raise TokenRevoked(
+                "This refresh token was already used, so the session has been ended; sign in again."
+            )
     session.last_refreshed_at = now
     pair = _issue_pair(settings, session, now)
     db.session.commit()
@@ -89,6 +95,51 @@ def revoke_refresh_token(raw: str, *, now: datetime) -> datetime:
     return now
 
 
+def revoke_all_sessions(user: User, *, now: datetime, keep: LoginSession | None = None) -> None:
+    """End every live session of ``user`` (but ``keep``); their access tokens stop working. No commit."""
+    condition = sa.and_(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+    if keep is not None:
+        condition = sa.and_(condition, LoginSession.id != keep.id)
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(condition)
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def live_sessions(settings: TokenSettings, user: User, *, now: datetime) -> list[LoginSession]:
+    """The user's sessions that can still be refreshed, newest first."""
+    last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
+    return list(
+        db.session.scalars(
+            sa.select(LoginSession)
+            .where(
+                LoginSession.user_id == user.id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.created_at > now - timedelta(seconds=settings.session_max_lifetime),
+                last_active > now - timedelta(seconds=settings.refresh_lifetime),
+            )
+            .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
+        )
+    )
+
+
+def revoke_session(user: User, session_id: int | None, *, now: datetime) -> datetime:
+    """End one of the user's own sessions. Someone else's id is refused like a missing one. Commits."""
+    session = db.session.get(LoginSession, session_id) if session_id is not None else None
+    if session is None or session.user_id != user.id or session.revoked_at is not None:
+        raise BadUserInput({"id": ["You have no live session with this id."]})
+    session.revoked_at = now
+    db.session.commit()
+    return now
+
+
+def session_ends_at(settings: TokenSettings, session: LoginSession) -> datetime:
+    """When the session's absolute lifetime runs out."""
+    return session.created_at + timedelta(seconds=settings.session_max_lifetime)
+
+
 def _find_refresh_token(raw: str) -> RefreshToken:
     if not REFRESH_TOKEN_SHAPE.fullmatch(raw):
         raise TokenInvalid("The refresh token is not valid.")
@@ -100,7 +151,7 @@ def _find_refresh_token(raw: str) -> RefreshToken:
 
 def _issue_pair(settings: TokenSettings, session: LoginSession, now: datetime) -> TokenPair:
     raw = new_refresh_token()
-    expires_at = now + timedelta(seconds=settings.refresh_lifetime)
+    expires_at = min(now + timedelta(seconds=settings.refresh_lifetime), session_ends_at(settings, session))
     db.session.add(
         RefreshToken(session=session, token_hash=token_digest(raw), created_at=now, expires_at=expires_at)
     )

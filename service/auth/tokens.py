@@ -26,6 +26,10 @@ class TokenSettings:
     issuer: str | None = None
     audience: str | None = None
     leeway: int = 0
+    # Two refreshes of one token within this many seconds (two tabs) both succeed.
+    reuse_interval: int = 10
+    # A session ends this long after its login, however often it was refreshed.
+    session_max_lifetime: int = 30 * 24 * 3600
 
 
 def unix_time(moment: datetime) -> int:

@@ -5,7 +5,7 @@ from typing import Any
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
-from ..auth.accounts import log_in, register_user
+from ..auth.accounts import change_password, delete_account, log_in, register_user
 from ..auth.sessions import TokenPair
 from ..auth.validation import parse_user_id
 from ..errors import Forbidden
@@ -59,6 +59,31 @@ def resolve_token_auth(_: Any, info: GraphQLResolveInfo, username: str, password
         ip=context.client_ip,
     )
     return pair_fields(pair)
+
+
+@mutation.field("changePassword")
+def resolve_change_password(
+    _: Any, info: GraphQLResolveInfo, old_password: str, new_password: str
+) -> dict[str, Any]:
+    context = info.context
+    pair = change_password(
+        context.auth,
+        context.require_user(),
+        old_password=old_password,
+        new_password=new_password,
+        user_agent=context.user_agent,
+        ip=context.client_ip,
+    )
+    return {"ok": True, **pair_fields(pair)}
+
+
+@mutation.field("deleteAccount")
+def resolve_delete_account(_: Any, info: GraphQLResolveInfo, password: str) -> dict[str, bool]:
+    context = info.context
+    delete_account(
+        context.auth, context.require_user(), password=password, ip=context.client_ip, uploads=context.uploads
+    )
+    return {"ok": True}
 
 
 def pair_fields(pair: TokenPair) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Running one GraphQL operation: parse, check, execute, and pick the HTTP status."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ariadne import graphql_sync
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
@@ -18,6 +20,7 @@ from graphql import (
 from ..errors import ClientError, GraphQLParseFailed, GraphQLValidationFailed
 from .context import GraphQLContext
 from .errors import format_error, tag
+from .limits import alias_limit, cost_limit, depth_limit
 
 # Ariadne logs every error, client mistakes included (with their variables' values);
 # ``format_error`` logs only the unexpected ones. This logger is kept out of the
@@ -37,6 +40,45 @@ class GraphQLSettings:
     schema: GraphQLSchema
     introspection: bool = True
     debug: bool = False
+    rules: tuple[type[ASTValidationRule], ...] = ()
+    max_cost: int = 250
+    max_query_size: int = 100 * 1024
+    max_tokens: int = 5000
+
+    @classmethod
+    def from_config(
+        cls, schema: GraphQLSchema, config: Mapping[str, Any], *, debug: bool
+    ) -> "GraphQLSettings":
+        return cls(
+            schema=schema,
+            introspection=config["GRAPHQL_INTROSPECTION"],
+            debug=debug,
+            rules=(alias_limit(config["GRAPHQL_MAX_ALIASES"]), depth_limit(config["GRAPHQL_MAX_DEPTH"])),
+            max_cost=config["GRAPHQL_MAX_COST"],
+            max_query_size=config["GRAPHQL_MAX_QUERY_SIZE"],
+            max_tokens=config["GRAPHQL_MAX_TOKENS"],
+        )
+
+    def validation_rules(self, context: Any, document: DocumentNode, data: dict[str, Any]) -> list:
+        """The rules added to graphql-core's own: the fixed ones, and the cost rule for these variables."""
+        return [*self.rules, cost_limit(self.max_cost, data.get("variables"))]
+
+    def validate(self, schema: GraphQLSchema, document_ast: DocumentNode, rules=None, max_errors=None, **_):
+        """graphql-core's validation, every error tagged ``GRAPHQL_VALIDATION_FAILED``.
+
+        With introspection off, messages carry no "Did you mean ...?" hints
+        that would give field names away.
+        """
+        errors = validate(
+            schema, document_ast, rules=rules, max_errors=max_errors, hide_suggestions=not self.introspection
+        )
+        # The cost rule also reports variables it cannot read; execution reports
+        # those better (BAD_USER_INPUT naming the variable), so they are left to it.
+        errors = [error for error in errors if error.original_error is None]
+        for error in errors:
+            if error.extensions and "cost" in error.extensions:
+                error.message += " (GRAPHQL_MAX_COST)."
+        return [tag(error, "GRAPHQL_VALIDATION_FAILED") for error in errors]
 
 
 def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -57,20 +99,25 @@ def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     return query, variables, operation_name
 
 
-def parse_document(query: str) -> DocumentNode:
-    """Parse ``query``; a syntax error becomes ``GRAPHQL_PARSE_FAILED``."""
+def parse_document(settings: GraphQLSettings, query: str) -> DocumentNode:
+    """Parse ``query`` within the size limits.
+
+    Too many bytes or tokens is ``GRAPHQL_VALIDATION_FAILED`` naming the
+    setting, found before the document is parsed whole; a syntax error is
+    ``GRAPHQL_PARSE_FAILED``.
+    """
+    if len(query) > settings.max_query_size or len(query.encode()) > settings.max_query_size:
+        raise GraphQLValidationFailed(
+            f"The query document is larger than {settings.max_query_size} bytes (GRAPHQL_MAX_QUERY_SIZE)."
+        )
     try:
-        return parse(query)
+        return parse(query, max_tokens=settings.max_tokens)
     except GraphQLError as error:
+        if "tokens" in error.message and "Parsing aborted" in error.message:
+            raise GraphQLValidationFailed(
+                f"The query document has more than {settings.max_tokens} tokens (GRAPHQL_MAX_TOKENS)."
+            ) from None
         raise tag(error, "GRAPHQL_PARSE_FAILED") from None
-
-
-def validate_document(
-    schema: GraphQLSchema, document_ast: DocumentNode, rules=None, max_errors=None, **kwargs
-):
-    """graphql-core's validation, with every error tagged ``GRAPHQL_VALIDATION_FAILED``."""
-    errors = validate(schema, document_ast, rules=rules, max_errors=max_errors, **kwargs)
-    return [tag(error, "GRAPHQL_VALIDATION_FAILED") for error in errors]
 
 
 def operation_type(document: DocumentNode, operation_name: str | None) -> OperationType | None:
@@ -97,8 +144,8 @@ def execute_operation(
     """
     try:
         query, variables, operation_name = read_operation(data)
-        document = parse_document(query)
-    except GraphQLParseFailed as error:
+        document = parse_document(settings, query)
+    except (GraphQLParseFailed, GraphQLValidationFailed) as error:
         return 400, error_body(error)
     except GraphQLError as error:
         return 400, {"errors": [format_error(error)]}
@@ -116,7 +163,8 @@ def execute_operation(
         settings.schema,
         {"query": query, "variables": variables, "operationName": operation_name},
         query_document=document,
-        query_validator=validate_document,
+        query_validator=settings.validate,
+        validation_rules=settings.validation_rules,
         context_value=context,
         introspection=settings.introspection,
         debug=settings.debug,

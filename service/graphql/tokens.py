@@ -1,16 +1,29 @@
-"""Resolvers for tokens: refresh, verify and revoke."""
+"""Resolvers for tokens and sessions: refresh, verify, revoke, list."""
 
+from datetime import datetime
 from typing import Any
 
-from ariadne import MutationType
+from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
-from ..auth.sessions import revoke_refresh_token, rotate_refresh_token
-from ..auth.tokens import decode_access_token, unix_time
-from ..models import utcnow
+from ..auth.identity import check_access_token
+from ..auth.sessions import (
+    live_sessions,
+    revoke_all_sessions,
+    revoke_refresh_token,
+    revoke_session,
+    rotate_refresh_token,
+    session_ends_at,
+)
+from ..auth.tokens import unix_time
+from ..auth.validation import parse_user_id
+from ..extensions import db
+from ..models import LoginSession, utcnow
 from .accounts import pair_fields
 
 mutation = MutationType()
+query = QueryType()
+session_type = ObjectType("Session")
 
 
 @mutation.field("refreshAccessToken")
@@ -22,7 +35,8 @@ def resolve_refresh(_: Any, info: GraphQLResolveInfo, refresh_token: str) -> dic
 
 @mutation.field("verifyToken")
 def resolve_verify_token(_: Any, info: GraphQLResolveInfo, token: str) -> dict[str, Any]:
-    return {"payload": decode_access_token(info.context.auth.tokens, token)}
+    _, payload = check_access_token(info.context.auth.tokens, token)
+    return {"payload": payload}
 
 
 @mutation.field("revokeToken")
@@ -30,4 +44,34 @@ def resolve_revoke_token(_: Any, info: GraphQLResolveInfo, refresh_token: str) -
     return {"revoked": unix_time(revoke_refresh_token(refresh_token, now=utcnow()))}
 
 
-BINDABLES = [mutation]
+@mutation.field("revokeAllTokens")
+def resolve_revoke_all_tokens(_: Any, info: GraphQLResolveInfo) -> dict[str, int]:
+    now = utcnow()
+    revoke_all_sessions(info.context.require_user(), now=now)
+    db.session.commit()
+    return {"revoked": unix_time(now)}
+
+
+@mutation.field("revokeSession")
+def resolve_revoke_session(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, int]:
+    revoked = revoke_session(info.context.require_user(), parse_user_id(id), now=utcnow())
+    return {"revoked": unix_time(revoked)}
+
+
+@query.field("sessions")
+def resolve_sessions(_: Any, info: GraphQLResolveInfo) -> list[LoginSession]:
+    context = info.context
+    return live_sessions(context.auth.tokens, context.require_user(), now=utcnow())
+
+
+@session_type.field("expiresAt")
+def resolve_session_expires_at(session: LoginSession, info: GraphQLResolveInfo) -> datetime:
+    return session_ends_at(info.context.auth.tokens, session)
+
+
+@session_type.field("current")
+def resolve_session_current(session: LoginSession, info: GraphQLResolveInfo) -> bool:
+    return session.id == info.context.identity.session_id
+
+
+BINDABLES = [mutation, query, session_type]

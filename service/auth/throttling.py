@@ -1,0 +1,115 @@
+"""Rate limits kept in the database, so that every worker and every server counts the same events.
+
+Each limit is a sliding window: at most ``max_events`` events of a bucket
+within the last ``window`` seconds. (The ``limits`` package that
+Flask-Limiter uses has no SQL storage, and the database is the one store
+every deployment of this service already shares.)
+"""
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import RateLimited
+from ..extensions import db
+from ..models import RateEvent
+
+
+@dataclass(frozen=True)
+class Limit:
+    max_events: int
+    window: int
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    """The limits, read from the config once."""
+
+    login_account_ip: Limit
+    login_account: Limit
+    login_ip: Limit
+    registration_ip: Limit
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "ThrottleSettings":
+        return cls(
+            login_account_ip=Limit(config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCKOUT_SECONDS"]),
+            login_account=Limit(config["LOGIN_ACCOUNT_MAX_FAILURES"], config["LOGIN_ACCOUNT_WINDOW"]),
+            login_ip=Limit(config["LOGIN_IP_MAX_FAILURES"], config["LOGIN_IP_WINDOW"]),
+            registration_ip=Limit(config["REGISTRATION_MAX_PER_IP"], config["REGISTRATION_WINDOW"]),
+        )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A named counter and its limit; the name is stored only as a digest."""
+
+    key: str
+    limit: Limit
+
+    @classmethod
+    def named(cls, limit: Limit, *parts: str) -> "Bucket":
+        return cls(hashlib.sha256("\x1f".join(parts).encode()).hexdigest(), limit)
+
+
+def login_buckets(settings: ThrottleSettings, account_key: str, ip: str) -> list[Bucket]:
+    """Failed password checks count per account and client, per account, and per client."""
+    return [
+        Bucket.named(settings.login_account_ip, "login-account-ip", account_key, ip),
+        Bucket.named(settings.login_account, "login-account", account_key),
+        Bucket.named(settings.login_ip, "login-ip", ip),
+    ]
+
+
+def registration_bucket(settings: ThrottleSettings, ip: str) -> Bucket:
+    return Bucket.named(settings.registration_ip, "registration-ip", ip)
+
+
+def ensure_allowed(buckets: Sequence[Bucket], now: datetime) -> None:
+    """Raise ``RateLimited`` (with the longest wait) if any bucket is full."""
+    waits = [wait for bucket in buckets if (wait := _seconds_until_free(bucket, now)) is not None]
+    if waits:
+        raise RateLimited(max(waits))
+
+
+def record_events(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
+    """Count one event in each bucket, dropping the events that have left their windows."""
+    for bucket in buckets:
+        db.session.execute(
+            sa.delete(RateEvent).where(
+                RateEvent.bucket == bucket.key,
+                RateEvent.created_at <= now - timedelta(seconds=bucket.limit.window),
+            )
+        )
+    events = [RateEvent(bucket=bucket.key, created_at=now) for bucket in buckets]
+    db.session.add_all(events)
+    return events
+
+
+def forget_events(events: Sequence[RateEvent], *, reset: Sequence[Bucket] = ()) -> None:
+    """Uncount ``events``, and empty the ``reset`` buckets altogether (the caller commits)."""
+    ids = [event.id for event in events]
+    if ids:
+        db.session.execute(sa.delete(RateEvent).where(RateEvent.id.in_(ids)))
+    for bucket in reset:
+        db.session.execute(sa.delete(RateEvent).where(RateEvent.bucket == bucket.key))
+
+
+def _seconds_until_free(bucket: Bucket, now: datetime) -> int | None:
+    """``None`` if the bucket has room; else when its oldest counted event leaves the window."""
+    limit = bucket.limit
+    recent = db.session.scalars(
+        sa.select(RateEvent.created_at)
+        .where(RateEvent.bucket == bucket.key, RateEvent.created_at > now - timedelta(seconds=limit.window))
+        .order_by(RateEvent.created_at.desc())
+        .limit(limit.max_events)
+    ).all()
+    if len(recent) < limit.max_events:
+        return None
+    frees_at = recent[-1] + timedelta(seconds=limit.window)
+    return max(1, math.ceil((frees_at - now).total_seconds()))
