@@ -40,9 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import models  # noqa: F401  (registers the tables with the metadata)
     from .auth import Auth
     from .graphql.execution import GraphQLSettings
-    from .graphql.explorer import explorer_html
+    from .graphql.explorer import explorer_csp, explorer_html
     from .graphql.schema import build_schema
-    from .http import bp, json_http_error, json_internal_error
+    from .http import bp, json_http_error, json_internal_error, security_headers
     from .uploads import UploadSettings
     from .uploads import bp as uploads_bp
 
@@ -50,12 +50,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["uploads"] = UploadSettings.from_config(app.config)
     app.extensions["graphql"] = GraphQLSettings.from_config(build_schema(), app.config, debug=app.debug)
     app.extensions["graphql_explorer"] = explorer_html(app.config["GRAPHQL_EXPLORER"])
+    app.extensions["graphql_explorer_csp"] = explorer_csp(app.config["GRAPHQL_EXPLORER"])
     if app.config["TRUSTED_PROXY_COUNT"]:
         # Only that many proxies' X-Forwarded-For/-Proto entries are believed.
         hops = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.register_blueprint(bp)
     app.register_blueprint(uploads_bp)
+    app.after_request(security_headers)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)
     return app

@@ -21,6 +21,20 @@ def read_identity() -> None:
     g.identity = identify(current_app.extensions["auth"].tokens, request.headers.get("Authorization"))
 
 
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """GraphQL answers hold tokens and personal data: no cache may keep them."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def security_headers(response: Response) -> Response:
+    """Headers every answer carries (registered on the app)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def build_context() -> GraphQLContext:
     """The request as resolvers see it; the only place that reads the request for them."""
     return GraphQLContext(
@@ -40,7 +54,9 @@ def graphql_get() -> Response | tuple[Any, ...]:
         explorer_html = current_app.extensions["graphql_explorer"]
         if explorer_html is None:
             return _json_error(400, GraphQLParseFailed("Send a GraphQL operation in the 'query' parameter."))
-        return Response(explorer_html, mimetype="text/html")
+        response = Response(explorer_html, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = current_app.extensions["graphql_explorer_csp"]
+        return response
     data: dict[str, Any] = {
         "query": request.args.get("query"),
         "operationName": request.args.get("operationName") or None,
