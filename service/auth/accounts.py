@@ -104,16 +104,21 @@ def verify_password_throttled(
     return user
 
 
+def confirm_password(auth: Auth, user: User, password: str, *, ip: str) -> None:
+    """A signed-in user re-entering their password, under the same limits as a login."""
+    if len(password) > MAX_LENGTH:
+        raise InvalidCredentials("The password is incorrect.")
+    try:
+        verify_password_throttled(auth, user, password, account_key=user.username_key, ip=ip)
+    except InvalidCredentials:
+        raise InvalidCredentials("The password is incorrect.") from None
+
+
 def change_password(
     auth: Auth, user: User, *, old_password: str, new_password: str, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
     """Replace the password, end every session (the current one too) and start a fresh one."""
-    if len(old_password) > MAX_LENGTH:
-        raise InvalidCredentials("The current password is incorrect.")
-    try:
-        verify_password_throttled(auth, user, old_password, account_key=user.username_key, ip=ip)
-    except InvalidCredentials:
-        raise InvalidCredentials("The current password is incorrect.") from None
+    confirm_password(auth, user, old_password, ip=ip)
     problems = password_problems(new_password, user.username, user.email)
     if not problems and new_password == old_password:
         problems = ["The new password must differ from the current one."]
@@ -129,12 +134,7 @@ def change_password(
 
 def delete_account(auth: Auth, user: User, *, password: str, ip: str, uploads: UploadSettings) -> None:
     """Check the password, then remove the user, their sessions and their picture file."""
-    if len(password) > MAX_LENGTH:
-        raise InvalidCredentials("The password is incorrect.")
-    try:
-        verify_password_throttled(auth, user, password, account_key=user.username_key, ip=ip)
-    except InvalidCredentials:
-        raise InvalidCredentials("The password is incorrect.") from None
+    confirm_password(auth, user, password, ip=ip)
     picture = user.profile_picture
     db.session.delete(user)
     db.session.commit()
