@@ -21,6 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then ``config`` on top (tests use it)."""
     settings = {**settings_from_env(), **(config or {})}
     app = Flask(__name__, static_folder=None, instance_path=settings["INSTANCE_PATH"])
+    # /uploads//etc/passwd must be a plain 404, not a redirect to a merged path.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(settings)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
