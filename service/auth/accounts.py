@@ -10,7 +10,7 @@ from ..uploads import UploadSettings, delete_picture
 from . import Auth
 from .passwords import MAX_LENGTH, password_problems
 from .sessions import TokenPair, revoke_all_sessions, start_session
-from .throttling import ensure_allowed, forget_events, login_buckets, record_events, registration_bucket
+from .throttling import forget_events, login_buckets, registration_bucket, take_attempt
 from .validation import lookup_key, normalize_email, normalize_username
 
 
@@ -19,11 +19,9 @@ def register_user(
 ) -> TokenPair:
     """Create an account and log it in at once. Raises ``BadUserInput`` naming each bad field.
 
-    At most ``REGISTRATION_MAX_PER_IP`` accounts are created per client address and window.
+    At most ``REGISTRATION_MAX_PER_IP`` accounts are created per client address and window;
+    a registration refused for its input does not count.
     """
-    now = utcnow()
-    per_client = [registration_bucket(auth.throttle, ip)]
-    ensure_allowed(per_client, now)
     username, username_problems = normalize_username(username)
     email, email_problems = normalize_email(email)
     fields = {"username": username_problems, "email": email_problems}
@@ -36,6 +34,8 @@ def register_user(
     if any(fields.values()):
         raise BadUserInput({name: problems for name, problems in fields.items() if problems})
 
+    now = utcnow()
+    registration = take_attempt([registration_bucket(auth.throttle, ip)], now)
     user = User(
         username=username,
         username_key=lookup_key(username),
@@ -51,10 +51,11 @@ def register_user(
     except IntegrityError:
         # Someone registered the same name or email since the check above.
         db.session.rollback()
+        forget_events(registration)
+        db.session.commit()
         taken = duplicate_problems(username=username, email=email)
         raise BadUserInput(taken or {"username": ["This account already exists."]}) from None
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
-    record_events(per_client, now)
     db.session.commit()
     return pair
 
@@ -87,11 +88,8 @@ def verify_password_throttled(
     count against each other; a success uncounts it and resets the
     account+client counter. Upgrades a hash made with older parameters.
     """
-    now = utcnow()
     buckets = login_buckets(auth.throttle, account_key, ip)
-    ensure_allowed(buckets, now)
-    attempt = record_events(buckets, now)
-    db.session.commit()
+    attempt = take_attempt(buckets, utcnow())
     if user is None:
         auth.passwords.waste_time(password)
         raise InvalidCredentials()

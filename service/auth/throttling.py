@@ -70,11 +70,23 @@ def registration_bucket(settings: ThrottleSettings, ip: str) -> Bucket:
     return Bucket.named(settings.registration_ip, "registration-ip", ip)
 
 
-def ensure_allowed(buckets: Sequence[Bucket], now: datetime) -> None:
-    """Raise ``RateLimited`` (with the longest wait) if any bucket is full."""
+def take_attempt(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
+    """Count one attempt in every bucket, or raise ``RateLimited`` (with the longest wait) if one is full.
+
+    The attempt is written before the buckets are counted, in one
+    transaction, so attempts that arrive together are serialised by the
+    database and cannot all squeeze into the last free slot. A refused
+    attempt is not counted. Commits.
+    """
+    _serialise(buckets)
+    events = record_events(buckets, now)
+    db.session.flush()
     waits = [wait for bucket in buckets if (wait := _seconds_until_free(bucket, now)) is not None]
     if waits:
+        db.session.rollback()
         raise RateLimited(max(waits))
+    db.session.commit()
+    return events
 
 
 def record_events(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
@@ -100,16 +112,32 @@ def forget_events(events: Sequence[RateEvent], *, reset: Sequence[Bucket] = ()) 
         db.session.execute(sa.delete(RateEvent).where(RateEvent.bucket == bucket.key))
 
 
+def _serialise(buckets: Sequence[Bucket]) -> None:
+    """Make concurrent attempts on the same buckets take turns until the transaction ends.
+
+    SQLite lets one writer in at a time, so the first write does it. PostgreSQL
+    lets writers run side by side: a transaction-scoped advisory lock per bucket does it there.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        for bucket in sorted(buckets, key=lambda bucket: bucket.key):
+            db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(int(bucket.key[:15], 16))))
+
+
 def _seconds_until_free(bucket: Bucket, now: datetime) -> int | None:
-    """``None`` if the bucket has room; else when its oldest counted event leaves the window."""
+    """``None`` if the attempt just recorded fits; else when the bucket has room again.
+
+    The newest ``max_events + 1`` events include the attempt itself; it fits
+    when there are no more than ``max_events``. Otherwise room comes when the
+    oldest of the ``max_events`` earlier ones leaves the window.
+    """
     limit = bucket.limit
     recent = db.session.scalars(
         sa.select(RateEvent.created_at)
         .where(RateEvent.bucket == bucket.key, RateEvent.created_at > now - timedelta(seconds=limit.window))
-        .order_by(RateEvent.created_at.desc())
-        .limit(limit.max_events)
+        .order_by(RateEvent.created_at.desc(), RateEvent.id.desc())
+        .limit(limit.max_events + 1)
     ).all()
-    if len(recent) < limit.max_events:
+    if len(recent) <= limit.max_events:
         return None
-    frees_at = recent[-1] + timedelta(seconds=limit.window)
+    frees_at = recent[limit.max_events] + timedelta(seconds=limit.window)
     return max(1, math.ceil((frees_at - now).total_seconds()))

@@ -171,7 +171,8 @@ def execute_operation(
         logger=ARIADNE_LOG,
         error_formatter=format_error,
     )
-    if result.get("data") is None:
+    errors = result.get("errors", [])
+    if "data" not in result or (result["data"] is None and not any("path" in error for error in errors)):
         # Nothing executed: a validation error, or variables that did not fit their types.
         result.pop("data", None)
         return 400, result
