@@ -34,7 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .extensions import db, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    migrations = Path(app.root_path).parent / "migrations"
+    migrate.init_app(app, db, directory=str(migrations))
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             sa.event.listen(db.engine, "connect", _tune_sqlite)
@@ -44,7 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .graphql.execution import GraphQLSettings
     from .graphql.explorer import explorer_csp, explorer_html
     from .graphql.schema import build_schema
+    from .health import bp as health_bp
+    from .health import migration_heads
     from .http import bp, json_http_error, json_internal_error, security_headers
+    from .logs import configure_logging
     from .uploads import UploadSettings
     from .uploads import bp as uploads_bp
 
@@ -59,7 +63,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.register_blueprint(bp)
     app.register_blueprint(uploads_bp)
+    app.register_blueprint(health_bp)
+    app.extensions["migration_heads"] = migration_heads(migrations)
     app.after_request(security_headers)
+    configure_logging(app)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)
     return app

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from .auth.identity import identify
 from .errors import GraphQLParseFailed
 from .graphql.context import GraphQLContext
-from .graphql.execution import MethodNotAllowed, error_body, execute_operation
+from .graphql.execution import MethodNotAllowed, Outcome, error_body, execute_operation
 from .graphql.multipart import read_multipart_operation
 
 bp = Blueprint("graphql", __name__)
@@ -67,14 +67,12 @@ def graphql_get() -> Response | tuple[Any, ...]:
         except ValueError:
             return _json_error(400, GraphQLParseFailed("'variables' is not valid JSON."))
     try:
-        status, body = execute_operation(
-            current_app.extensions["graphql"], data, build_context(), read_only=True
-        )
+        outcome = execute_operation(current_app.extensions["graphql"], data, build_context(), read_only=True)
     except MethodNotAllowed:
         response = _json_error(405, GraphQLParseFailed("Mutations must be sent with POST."))
         response.headers["Allow"] = "POST"
         return response
-    return jsonify(body), status
+    return _answer(outcome)
 
 
 @bp.post("/graphql")
@@ -93,8 +91,13 @@ def graphql_post() -> tuple[Any, ...] | Response:
         return _json_error(
             415, GraphQLParseFailed("Send the operation as application/json or multipart/form-data.")
         )
-    status, body = execute_operation(current_app.extensions["graphql"], data, build_context())
-    return jsonify(body), status
+    return _answer(execute_operation(current_app.extensions["graphql"], data, build_context()))
+
+
+def _answer(outcome: Outcome) -> tuple[Response, int]:
+    """The JSON answer; the operation is noted for the request's log line."""
+    g.graphql_operation = {"name": outcome.operation_name, "type": outcome.operation_type}
+    return jsonify(outcome.body), outcome.status
 
 
 def _json_error(status: int, error: GraphQLParseFailed) -> Response:

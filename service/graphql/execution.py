@@ -120,12 +120,12 @@ def parse_document(settings: GraphQLSettings, query: str) -> DocumentNode:
         raise tag(error, "GRAPHQL_PARSE_FAILED") from None
 
 
-def operation_type(document: DocumentNode, operation_name: str | None) -> OperationType | None:
-    """The type of the operation that would run, or ``None`` if it cannot be told."""
+def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation that would run, or ``None`` if it cannot be told."""
     operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [node for node in operations if node.name and node.name.value == operation_name]
-    return operations[0].operation if len(operations) == 1 else None
+    return operations[0] if len(operations) == 1 else None
 
 
 def error_body(error: ClientError) -> dict[str, Any]:
@@ -133,9 +133,19 @@ def error_body(error: ClientError) -> dict[str, Any]:
     return {"errors": [{"message": error.message, "extensions": error.as_extensions()}]}
 
 
+@dataclass
+class Outcome:
+    """What running a request gave: the HTTP status, the JSON body, and (for the log) the operation."""
+
+    status: int
+    body: dict[str, Any]
+    operation_name: str | None = None
+    operation_type: str | None = None
+
+
 def execute_operation(
     settings: GraphQLSettings, data: Any, context: GraphQLContext, *, read_only: bool = False
-) -> tuple[int, dict[str, Any]]:
+) -> Outcome:
     """Run one operation; return the HTTP status and the JSON body.
 
     200 once the operation executed, even when fields failed (clients read
@@ -146,18 +156,18 @@ def execute_operation(
         query, variables, operation_name = read_operation(data)
         document = parse_document(settings, query)
     except (GraphQLParseFailed, GraphQLValidationFailed) as error:
-        return 400, error_body(error)
+        return Outcome(400, error_body(error))
     except GraphQLError as error:
-        return 400, {"errors": [format_error(error)]}
-    kind = operation_type(document, operation_name)
-    if kind is None:
+        return Outcome(400, {"errors": [format_error(error)]})
+    operation = select_operation(document, operation_name)
+    if operation is None:
         problem = GraphQLValidationFailed(
             f"The document has no operation named {operation_name!r}."
             if operation_name
             else "Send one operation, or name the one to run in 'operationName'."
         )
-        return 400, error_body(problem)
-    if read_only and kind == OperationType.MUTATION:
+        return Outcome(400, error_body(problem), operation_name)
+    if read_only and operation.operation == OperationType.MUTATION:
         raise MethodNotAllowed()
     _, result = graphql_sync(
         settings.schema,
@@ -175,5 +185,9 @@ def execute_operation(
     if "data" not in result or (result["data"] is None and not any("path" in error for error in errors)):
         # Nothing executed: a validation error, or variables that did not fit their types.
         result.pop("data", None)
-        return 400, result
-    return 200, result
+        return Outcome(400, result, *_described(operation))
+    return Outcome(200, result, *_described(operation))
+
+
+def _described(operation: OperationDefinitionNode) -> tuple[str | None, str]:
+    return (operation.name.value if operation.name else None), operation.operation.value

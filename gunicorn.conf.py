@@ -1,0 +1,19 @@
+"""gunicorn settings, read from the environment (``gunicorn -c gunicorn.conf.py wsgi:app``)."""
+
+import multiprocessing
+import os
+
+# BIND wins; otherwise PORT on all interfaces (as platforms that set PORT expect); otherwise loopback.
+bind = os.environ.get("BIND") or (
+    f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
+)
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
+# A request (an argon2 hash, an image re-encode) that takes longer than this is killed and logged.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+# The service writes its own access log: one JSON line per request on stdout, with the request id,
+# the GraphQL operation and the user. gunicorn's plain access log is off unless asked for.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+# Load the app before forking, so a broken setting stops the master at once with a clear message.
+preload_app = True

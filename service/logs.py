@@ -1,0 +1,91 @@
+"""One structured (JSON) log line per request, and a request id that ties the lines together.
+
+What is logged is chosen field by field: never a body, a header other than
+the request id, a password, a token or an upload's content.
+"""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_app_context, request
+from flask.logging import default_handler
+
+REQUEST_LOG = logging.getLogger("service.requests")
+# An incoming X-Request-ID is kept only if it looks like an id, so a client cannot write into the log.
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class JSONFormatter(logging.Formatter):
+    """Each record as one JSON object; a record's ``fields`` are merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record logged while a request is handled with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        if fields is None:
+            fields = record.fields = {}
+        if "request_id" not in fields and has_app_context():
+            fields["request_id"] = g.get("request_id")
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    """JSON lines on stdout for the service's loggers (unless the app runs under pytest's capture)."""
+    service_log = logging.getLogger("service")  # also app.logger
+    service_log.removeHandler(default_handler)
+    if not any(getattr(handler, "_service_json", False) for handler in service_log.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JSONFormatter())
+        handler.addFilter(RequestIdFilter())
+        handler._service_json = True  # type: ignore[attr-defined]
+        service_log.addHandler(handler)
+    service_log.setLevel(logging.INFO)
+    app.before_request(start_request)
+    app.after_request(log_request)
+
+
+def start_request() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if REQUEST_ID_SHAPE.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def log_request(response: Response) -> Response:
+    """Return the request id to the client and write the request's line."""
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    identity = g.get("identity")
+    user = identity.user if identity is not None else None
+    operation = g.get("graphql_operation") or {}
+    fields = {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.path,
+        "operation_name": operation.get("name"),
+        "operation_type": operation.get("type"),
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 2),
+        "user_id": user.id if user is not None else None,
+        "client_ip": request.remote_addr,
+    }
+    REQUEST_LOG.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": fields})
+    return response
