@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import models  # noqa: F401  (registers the tables with the metadata)
     from .auth import Auth
+    from .cli import register_commands
     from .graphql.execution import GraphQLSettings
     from .graphql.explorer import explorer_csp, explorer_html
     from .graphql.schema import build_schema
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["migration_heads"] = migration_heads(migrations)
     app.after_request(security_headers)
     configure_logging(app)
+    register_commands(app)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)
     return app
@@ -102,9 +104,17 @@ def _stored_secret_key(path: Path) -> str:
 
 
 def _tune_sqlite(connection, _record) -> None:
-    """Enforce foreign keys, wait for locks instead of failing, and let readers run beside a writer."""
+    """Enforce foreign keys, wait for locks instead of failing, and let readers run beside a writer.
+
+    SQLite's own lower() folds only ASCII; searches fold Cyrillic and other scripts too.
+    """
+    connection.create_function("lower", 1, _fold, deterministic=True)
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 15000")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def _fold(value: str | None) -> str | None:
+    return value.casefold() if isinstance(value, str) else value

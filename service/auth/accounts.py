@@ -1,5 +1,7 @@
 """Registration and password login."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -22,29 +24,10 @@ def register_user(
     At most ``REGISTRATION_MAX_PER_IP`` accounts are created per client address and window;
     a registration refused for its input does not count.
     """
-    username, username_problems = normalize_username(username)
-    email, email_problems = normalize_email(email)
-    fields = {"username": username_problems, "email": email_problems}
-    fields["password"] = password_problems(password, username, email)
-    taken = duplicate_problems(
-        username=None if username_problems else username, email=None if email_problems else email
-    )
-    for name, problems in taken.items():
-        fields[name] += problems
-    if any(fields.values()):
-        raise BadUserInput({name: problems for name, problems in fields.items() if problems})
-
+    username, email = checked_new_account(username, email, password)
     now = utcnow()
     registration = take_attempt([registration_bucket(auth.throttle, ip)], now)
-    user = User(
-        username=username,
-        username_key=lookup_key(username),
-        email=email,
-        email_key=lookup_key(email),
-        password_hash=auth.passwords.hash(password),
-        date_joined=now,
-        last_login=now,
-    )
+    user = new_user(auth, username, email, password, date_joined=now, last_login=now)
     db.session.add(user)
     try:
         db.session.flush()
@@ -58,6 +41,42 @@ def register_user(
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     db.session.commit()
     return pair
+
+
+def checked_new_account(
+    username: str, email: str, password: str, *, apply_policy: bool = True
+) -> tuple[str, str]:
+    """The normal forms of a new account's username and email, or ``BadUserInput`` naming each bad field.
+
+    ``apply_policy=False`` (operators only) still requires a password, but not a good one.
+    """
+    username, username_problems = normalize_username(username)
+    email, email_problems = normalize_email(email)
+    fields = {"username": username_problems, "email": email_problems}
+    if not password:
+        fields["password"] = ["Password is required."]
+    elif apply_policy:
+        fields["password"] = password_problems(password, username, email)
+    taken = duplicate_problems(
+        username=None if username_problems else username, email=None if email_problems else email
+    )
+    for name, problems in taken.items():
+        fields[name] += problems
+    if any(fields.values()):
+        raise BadUserInput({name: problems for name, problems in fields.items() if problems})
+    return username, email
+
+
+def new_user(auth: Auth, username: str, email: str, password: str, **columns: Any) -> User:
+    """A ``User`` for checked names, its password hashed (not yet added to the session)."""
+    return User(
+        username=username,
+        username_key=lookup_key(username),
+        email=email,
+        email_key=lookup_key(email),
+        password_hash=auth.passwords.hash(password),
+        **columns,
+    )
 
 
 def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip: str = "") -> TokenPair:

@@ -32,6 +32,11 @@ def _staff_only(user: User) -> None:
         raise Forbidden("Only staff members may do this.")
 
 
+def _superuser_only(user: User) -> None:
+    if not user.is_superuser:
+        raise Forbidden("Only superusers may do this.")
+
+
 class AuthenticatedDirective(SchemaDirectiveVisitor):
     """``@authenticated``: the caller must send a valid access token."""
 
@@ -46,4 +51,15 @@ class StaffDirective(SchemaDirectiveVisitor):
         return _guard(field, _staff_only)
 
 
-DIRECTIVES = {"authenticated": AuthenticatedDirective, "staff": StaffDirective}
+class SuperuserDirective(SchemaDirectiveVisitor):
+    """``@superuser``: the caller must be a superuser."""
+
+    def visit_field_definition(self, field: GraphQLField, object_type: Any) -> GraphQLField:
+        return _guard(field, _superuser_only)
+
+
+DIRECTIVES = {
+    "authenticated": AuthenticatedDirective,
+    "staff": StaffDirective,
+    "superuser": SuperuserDirective,
+}

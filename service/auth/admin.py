@@ -1,0 +1,119 @@
+"""What staff and operators do to other accounts: create superusers, reset passwords, (de)activate, purge."""
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from ..errors import BadUserInput
+from ..extensions import db
+from ..models import LoginSession, RateEvent, User, utcnow
+from . import Auth
+from .accounts import checked_new_account, new_user
+from .passwords import password_problems
+from .sessions import revoke_all_sessions
+from .validation import lookup_key
+
+
+def create_superuser(
+    auth: Auth, *, username: str, email: str, password: str, allow_weak: bool = False
+) -> User:
+    """A staff superuser; the password policy applies unless ``allow_weak``. Commits."""
+    username, email = checked_new_account(username, email, password, apply_policy=not allow_weak)
+    user = new_user(auth, username, email, password, is_staff=True, is_superuser=True)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(auth: Auth, user: User, password: str, *, allow_weak: bool = False) -> None:
+    """Set a new password and end every session of the user. Commits."""
+    problems = ["Password is required."] if not password else []
+    if password and not allow_weak:
+        problems = password_problems(password, user.username, user.email)
+    if problems:
+        raise BadUserInput({"password": problems})
+    user.password_hash = auth.passwords.hash(password)
+    revoke_all_sessions(user, now=utcnow())
+    db.session.commit()
+
+
+def set_active(user: User, active: bool) -> User:
+    """Activate or deactivate; deactivation ends the user's sessions at once. Commits."""
+    user.is_active = active
+    if not active:
+        revoke_all_sessions(user, now=utcnow())
+    db.session.commit()
+    return user
+
+
+def find_user(login: str) -> User | None:
+    """A user by username (any case) or numeric id, for operators' commands."""
+    key = lookup_key(login.strip())
+    user = db.session.scalar(sa.select(User).where(User.username_key == key))
+    if user is None and login.isascii() and login.isdigit():
+        user = db.session.get(User, int(login))
+    return user
+
+
+def purge_sessions(
+    *, refresh_lifetime: int, session_max_lifetime: int, longest_window: int
+) -> dict[str, int]:
+    """Delete ended sessions (revoked, past their absolute lifetime, or idle past the refresh
+    lifetime) with their refresh tokens, and rate-limit events older than every window. Commits.
+    """
+    now = utcnow()
+    last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
+    ended = sa.or_(
+        LoginSession.revoked_at.is_not(None),
+        LoginSession.created_at <= _ago(now, session_max_lifetime),
+        last_active <= _ago(now, refresh_lifetime),
+    )
+    sessions = db.session.execute(sa.delete(LoginSession).where(ended)).rowcount
+    events = db.session.execute(
+        sa.delete(RateEvent).where(RateEvent.created_at <= _ago(now, longest_window))
+    ).rowcount
+    db.session.commit()
+    return {"sessions": sessions, "rate_events": events}
+
+
+def _ago(now: datetime, seconds: int) -> datetime:
+    return now - timedelta(seconds=seconds)
+
+
+PAGE_MAX = 100
+SEARCH_MAX_LENGTH = 254
+
+
+def user_filter(search: str | None) -> sa.ColumnElement[bool]:
+    """Users whose username, email, first or last name contains ``search``, in any case."""
+    if not search:
+        return sa.true()
+    escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return sa.or_(
+        *(
+            column.like(pattern, escape="\\")
+            for column in (
+                User.username_key,
+                User.email_key,
+                sa.func.lower(User.first_name),
+                sa.func.lower(User.last_name),
+            )
+        )
+    )
+
+
+def users_page(*, first: int, after_id: int | None, search: str | None) -> tuple[list[User], bool]:
+    """One page of users in id order, after ``after_id``; and whether more follow.
+
+    Keyset pagination on the primary key: a page costs the same however deep it is.
+    """
+    query = sa.select(User).where(user_filter(search)).order_by(User.id).limit(first + 1)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    users = list(db.session.scalars(query))
+    return users[:first], len(users) > first
+
+
+def count_users(search: str | None) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(User).where(user_filter(search))) or 0

@@ -1,0 +1,160 @@
+"""Operators' commands: ``flask --app wsgi users ...`` and ``flask --app wsgi tokens purge``."""
+
+import os
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password
+from .errors import BadUserInput
+from .extensions import db
+from .models import User
+
+PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
+
+users = click.Group("users", help="Manage accounts.")
+tokens = click.Group("tokens", help="Manage sessions and refresh tokens.")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)
+
+
+def _fail_on_bad_input(error: BadUserInput) -> None:
+    for field, problems in error.fields.items():
+        for problem in problems:
+            click.echo(f"Error: {field}: {problem}", err=True)
+    sys.exit(1)
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: a line on stdin, the environment variable, or a hidden prompt typed twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if os.environ.get(PASSWORD_VARIABLE):
+        return os.environ[PASSWORD_VARIABLE]
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"No password: use --password-stdin or set {PASSWORD_VARIABLE}.")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _the_user(login: str) -> User:
+    user = find_user(login)
+    if user is None:
+        raise click.ClickException(f"No user {login!r}.")
+    return user
+
+
+@users.command("create-superuser")
+@click.option("--username", help="Asked for when missing and run interactively.")
+@click.option("--email", help="Asked for when missing and run interactively.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option(
+    "--allow-weak-password",
+    is_flag=True,
+    help="Skip the password policy (prints a warning; not for production).",
+)
+def create_superuser_command(
+    username: str | None, email: str | None, password_stdin: bool, allow_weak_password: bool
+) -> None:
+    """Create a staff superuser, like Django's createsuperuser.
+
+    Non-interactive: --username and --email, and the password from --password-stdin
+    or the SUPERUSER_PASSWORD environment variable.
+    """
+    interactive = sys.stdin.isatty() and not password_stdin
+    if not (username and email) and not interactive:
+        raise click.UsageError("--username and --email are required when not run interactively.")
+    username = username or click.prompt("Username")
+    email = email or click.prompt("Email address")
+    password = _read_password(password_stdin)
+    if allow_weak_password:
+        click.echo(
+            "Warning: the password policy was skipped; do not use this account in production.", err=True
+        )
+    try:
+        user = create_superuser(
+            current_app.extensions["auth"],
+            username=username,
+            email=email,
+            password=password,
+            allow_weak=allow_weak_password,
+        )
+    except BadUserInput as error:
+        _fail_on_bad_input(error)
+    click.echo(f"Superuser {user.username!r} created (id {user.id}).")
+
+
+@users.command("list")
+@click.option("--search", help="Only users whose username or email contains this (any case).")
+def list_command(search: str | None) -> None:
+    """Print every account, oldest first."""
+    query = sa.select(User).order_by(User.id)
+    if search:
+        pattern = f"%{search.casefold()}%"
+        query = query.where(sa.or_(User.username_key.like(pattern), User.email_key.like(pattern)))
+    click.echo(f"{'id':>6}  {'username':<24} {'email':<32} staff super active joined")
+    for user in db.session.scalars(query):
+        click.echo(
+            f"{user.id:>6}  {user.username:<24} {user.email:<32} {_yes(user.is_staff):<5} "
+            f"{_yes(user.is_superuser):<5} {_yes(user.is_active):<6} {user.date_joined:%Y-%m-%d}"
+        )
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--allow-weak-password", is_flag=True, help="Skip the password policy (prints a warning).")
+def set_password_command(username: str, password_stdin: bool, allow_weak_password: bool) -> None:
+    """Set a user's password and end all their sessions."""
+    user = _the_user(username)
+    password = _read_password(password_stdin)
+    if allow_weak_password:
+        click.echo("Warning: the password policy was skipped.", err=True)
+    try:
+        set_password(current_app.extensions["auth"], user, password, allow_weak=allow_weak_password)
+    except BadUserInput as error:
+        _fail_on_bad_input(error)
+    click.echo(f"Password of {user.username!r} changed; their sessions have been ended.")
+
+
+@users.command("deactivate")
+@click.argument("username")
+def deactivate_command(username: str) -> None:
+    """Stop a user from logging in, and end their sessions at once."""
+    user = set_active(_the_user(username), False)
+    click.echo(f"{user.username!r} deactivated; their sessions have been ended.")
+
+
+@users.command("activate")
+@click.argument("username")
+def activate_command(username: str) -> None:
+    """Let a deactivated user log in again."""
+    user = set_active(_the_user(username), True)
+    click.echo(f"{user.username!r} activated.")
+
+
+@tokens.command("purge")
+def purge_command() -> None:
+    """Delete ended sessions with their refresh tokens, and rate-limit events past every window."""
+    config = current_app.config
+    removed = purge_sessions(
+        refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
+        session_max_lifetime=config["SESSION_MAX_LIFETIME"],
+        longest_window=max(
+            config["LOGIN_LOCKOUT_SECONDS"],
+            config["LOGIN_ACCOUNT_WINDOW"],
+            config["LOGIN_IP_WINDOW"],
+            config["REGISTRATION_WINDOW"],
+        ),
+    )
+    click.echo(
+        f"Removed {removed['sessions']} ended sessions and {removed['rate_events']} old rate-limit events."
+    )
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

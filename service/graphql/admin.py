@@ -1,0 +1,106 @@
+"""Resolvers for staff: the ``users`` list and superusers' account switches."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType
+from graphql import GraphQLResolveInfo
+
+from ..auth.admin import PAGE_MAX, SEARCH_MAX_LENGTH, count_users, set_active, users_page
+from ..auth.validation import parse_user_id
+from ..errors import BadUserInput
+from ..extensions import db
+from ..models import User
+
+query = QueryType()
+mutation = MutationType()
+connection_type = ObjectType("UserConnection")
+CURSOR_PREFIX = "user:"
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    has_next_page: bool
+    search: str | None
+
+
+def cursor_of(user: User) -> str:
+    """An opaque cursor: clients pass it back, they need not read it."""
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{user.id}".encode()).decode()
+
+
+def id_from_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        text = ""
+    user_id = parse_user_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
+    if user_id is None:
+        raise BadUserInput({"after": ["Not a cursor this service gave out; use a page's endCursor."]})
+    return user_id
+
+
+@query.field("users")
+def resolve_users(
+    _: Any, info: GraphQLResolveInfo, first: int = 20, after: str | None = None, search: str | None = None
+) -> UserPage:
+    problems: dict[str, list[str]] = {}
+    if not 1 <= first <= PAGE_MAX:
+        problems["first"] = [f"first must be between 1 and {PAGE_MAX}."]
+    if search is not None and len(search) > SEARCH_MAX_LENGTH:
+        problems["search"] = [f"search must be at most {SEARCH_MAX_LENGTH} characters long."]
+    if problems:
+        raise BadUserInput(problems)
+    after_id = id_from_cursor(after) if after else None
+    users, has_next_page = users_page(first=first, after_id=after_id, search=search or None)
+    return UserPage(users, has_next_page, search or None)
+
+
+@connection_type.field("edges")
+def resolve_edges(page: UserPage, _: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    return [{"cursor": cursor_of(user), "node": user} for user in page.users]
+
+
+@connection_type.field("pageInfo")
+def resolve_page_info(page: UserPage, _: GraphQLResolveInfo) -> dict[str, Any]:
+    return {
+        "has_next_page": page.has_next_page,
+        "end_cursor": cursor_of(page.users[-1]) if page.users else None,
+    }
+
+
+@connection_type.field("totalCount")
+def resolve_total_count(page: UserPage, _: GraphQLResolveInfo) -> int:
+    """Counted only when asked for: the one part of a page whose cost grows with the table."""
+    return count_users(page.search)
+
+
+def _target(caller: User, raw_id: str, *, changing_self: str) -> User:
+    user_id = parse_user_id(raw_id)
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if user is None:
+        raise BadUserInput({"id": ["No user has this id."]})
+    if user.id == caller.id:
+        raise BadUserInput({"id": [changing_self]})
+    return user
+
+
+@mutation.field("setUserActive")
+def resolve_set_user_active(_: Any, info: GraphQLResolveInfo, id: str, is_active: bool) -> User:
+    caller = info.context.require_user()
+    return set_active(_target(caller, id, changing_self="You cannot deactivate yourself."), is_active)
+
+
+@mutation.field("setUserStaff")
+def resolve_set_user_staff(_: Any, info: GraphQLResolveInfo, id: str, is_staff: bool) -> User:
+    caller = info.context.require_user()
+    user = _target(caller, id, changing_self="You cannot change your own staff rights.")
+    user.is_staff = is_staff
+    db.session.commit()
+    return user
+
+
+BINDABLES = [query, mutation, connection_type]
