@@ -52,6 +52,8 @@ def resolve_users(
         problems["first"] = [f"first must be between 1 and {PAGE_MAX}."]
     if search is not None and len(search) > SEARCH_MAX_LENGTH:
         problems["search"] = [f"search must be at most {SEARCH_MAX_LENGTH} characters long."]
+    elif search is not None and "\x00" in search:
+        problems["search"] = ["search must not contain the NUL character."]
     if problems:
         raise BadUserInput(problems)
     after_id = id_from_cursor(after) if after else None
