@@ -6,16 +6,17 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
-from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password
+from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
 from .errors import BadUserInput
 from .extensions import db
 from .models import User
 
 PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
 
-users = click.Group("users", help="Manage accounts.")
-tokens = click.Group("tokens", help="Manage sessions and refresh tokens.")
+users = AppGroup("users", help="Manage accounts.")
+tokens = AppGroup("tokens", help="Manage sessions and refresh tokens.")
 
 
 def register_commands(app: Flask) -> None:
@@ -89,13 +90,10 @@ def create_superuser_command(
 
 
 @users.command("list")
-@click.option("--search", help="Only users whose username or email contains this (any case).")
+@click.option("--search", help="Only users whose username, email or name contains this (any case).")
 def list_command(search: str | None) -> None:
     """Print every account, oldest first."""
-    query = sa.select(User).order_by(User.id)
-    if search:
-        pattern = f"%{search.casefold()}%"
-        query = query.where(sa.or_(User.username_key.like(pattern), User.email_key.like(pattern)))
+    query = sa.select(User).where(user_filter(search)).order_by(User.id)
     click.echo(f"{'id':>6}  {'username':<24} {'email':<32} staff super active joined")
     for user in db.session.scalars(query):
         click.echo(

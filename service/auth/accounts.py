@@ -161,6 +161,8 @@ def delete_account(auth: Auth, user: User, *, password: str, ip: str, uploads: U
 def find_user_by_login(login: str) -> User | None:
     """The user whose username, or failing that whose email, matches ``login`` case-insensitively."""
     key = lookup_key(login.strip())
+    if "\x00" in key:
+        return None  # no stored name holds NUL, and PostgreSQL refuses it even in a comparison
     candidates = db.session.scalars(
         sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key))
     ).all()

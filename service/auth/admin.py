@@ -88,18 +88,16 @@ def user_filter(search: str | None) -> sa.ColumnElement[bool]:
     """Users whose username, email, first or last name contains ``search``, in any case."""
     if not search:
         return sa.true()
-    escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # The keys are stored case-folded by Python; the names are folded by the database's lower(),
+    # on both sides, since PostgreSQL's lower() keeps what casefold() changes (ß stays ß).
+    key_pattern = f"%{escaped.casefold()}%"
+    name_pattern = sa.func.lower(f"%{escaped}%")
     return sa.or_(
-        *(
-            column.like(pattern, escape="\\")
-            for column in (
-                User.username_key,
-                User.email_key,
-                sa.func.lower(User.first_name),
-                sa.func.lower(User.last_name),
-            )
-        )
+        User.username_key.like(key_pattern, escape="\\"),
+        User.email_key.like(key_pattern, escape="\\"),
+        sa.func.lower(User.first_name).like(name_pattern, escape="\\"),
+        sa.func.lower(User.last_name).like(name_pattern, escape="\\"),
     )
 
 

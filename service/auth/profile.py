@@ -68,7 +68,10 @@ def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any]
         if value is None:
             continue
         value = value.strip()
-        if len(value) > TEXT_MAX_LENGTH:
+        if "\x00" in value:
+            # PostgreSQL cannot store NUL in text.
+            problems[field] = [f"{field} must not contain the NUL character."]
+        elif len(value) > TEXT_MAX_LENGTH:
             problems[field] = [f"{field} must be at most {TEXT_MAX_LENGTH} characters long."]
         values[name] = value
     if changes.get("gender") is not None:

@@ -41,6 +41,8 @@ def start_session(
     settings: TokenSettings, user: User, *, now: datetime, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
     """Open a session for ``user`` and issue its first token pair (the caller commits)."""
+    # PostgreSQL cannot store NUL in text; a header can still carry one.
+    user_agent, ip = user_agent.replace("\x00", ""), ip.replace("\x00", "")
     session = LoginSession(user=user, created_at=now, user_agent=user_agent[:512], ip_address=ip[:45])
     db.session.add(session)
     db.session.flush()

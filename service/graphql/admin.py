@@ -18,6 +18,7 @@ query = QueryType()
 mutation = MutationType()
 connection_type = ObjectType("UserConnection")
 CURSOR_PREFIX = "user:"
+PAGE_DEFAULT = 20
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,14 @@ def id_from_cursor(cursor: str) -> int:
 
 @query.field("users")
 def resolve_users(
-    _: Any, info: GraphQLResolveInfo, first: int = 20, after: str | None = None, search: str | None = None
+    _: Any,
+    info: GraphQLResolveInfo,
+    first: int | None = PAGE_DEFAULT,
+    after: str | None = None,
+    search: str | None = None,
 ) -> UserPage:
+    if first is None:  # an explicit null means "the default"
+        first = PAGE_DEFAULT
     problems: dict[str, list[str]] = {}
     if not 1 <= first <= PAGE_MAX:
         problems["first"] = [f"first must be between 1 and {PAGE_MAX}."]
