@@ -1,11 +1,13 @@
 # Two commands on a fresh machine: `make run` serves the API, `make test` runs every check.
+# `make test` uses SQLite, or the PostgreSQL server that TEST_DATABASE_URL names (a database per
+# test app is made on it); `make test-postgres` runs the suite on a throwaway PostgreSQL server.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate clean
+.PHONY: run test test-postgres check-migrations lint migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +27,18 @@ run: migrate
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-test: lint
+# Models and migrations agree: upgrade an empty database to head, then `flask db check`.
+check-migrations: $(VENV)/.installed
+	@scratch="$$(mktemp -d)" && trap 'rm -rf "$$scratch"' EXIT && \
+	export DATABASE_URL="sqlite:///$$scratch/check.sqlite3" INSTANCE_PATH="$$scratch/instance" && \
+	$(BIN)/flask --app wsgi db upgrade && $(BIN)/flask --app wsgi db check
+
+test: lint check-migrations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# As CI does: the suite on a PostgreSQL server started for it and deleted afterwards.
+test-postgres: $(VENV)/.installed
+	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

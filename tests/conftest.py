@@ -1,12 +1,19 @@
-"""Shared fixtures: one app per test module on a real SQLite file, a clean database per test."""
+"""Shared fixtures: one app per test module on a database of its own, a clean database per test.
+
+The databases are SQLite files, or, when TEST_DATABASE_URL names a PostgreSQL
+server (``scripts/with-postgres`` sets it), a new database on that server for
+each app, dropped when the session ends.
+"""
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from graphql import OperationDefinitionNode, parse
@@ -19,11 +26,74 @@ FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLEL
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 LEGACY_OPERATIONS_FILE = Path(__file__).parent / "fixtures" / "legacy-operations.graphql"
 STRONG_PASSWORD = "correct horse battery staple"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+
+
+class PostgresDatabases:
+    """Makes empty databases on the server that ``url`` names, and drops them all at the end."""
+
+    def __init__(self, url: str) -> None:
+        self.url = sa.make_url(url)
+        if self.url.get_backend_name() != "postgresql":
+            raise pytest.UsageError(f"TEST_DATABASE_URL must name a PostgreSQL server, got {url!r}")
+        self.names: list[str] = []
+        self._engine: sa.Engine | None = None
+
+    def _admin(self) -> sa.Engine:
+        # CREATE/DROP DATABASE cannot run inside a transaction.
+        if self._engine is None:
+            self._engine = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        return self._engine
+
+    def create(self) -> str:
+        """The URL of a new, empty database."""
+        name = f"test_{secrets.token_hex(8)}"
+        with self._admin().connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        """Drop every database made, ending whatever connections an app still holds to it."""
+        if self._engine is None:
+            return
+        with self._engine.connect() as connection:
+            for name in self.names:
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        self.names.clear()
+        self._engine.dispose()
+
+
+POSTGRES = PostgresDatabases(TEST_DATABASE_URL) if TEST_DATABASE_URL else None
+
+
+def fresh_database_url(tmp_path: Path, filename: str = "test.sqlite3") -> str:
+    """An empty database for one app: a new one on the PostgreSQL server, else an SQLite file."""
+    if POSTGRES is not None:
+        return POSTGRES.create()
+    return f"sqlite:///{tmp_path / filename}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    if POSTGRES is not None:
+        POSTGRES.drop_all()
 
 
 def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """The settings of a test app whose files all live under ``tmp_path``."""
-    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    """The settings of a test app whose files all live under ``tmp_path``.
+
+    Its database is a fresh one of its own unless ``SQLALCHEMY_DATABASE_URI`` names one.
+    """
+    database_url = overrides.pop("SQLALCHEMY_DATABASE_URI", None) or fresh_database_url(tmp_path)
     return {
         **FAST_HASHING,
         "SECRET_KEY": TEST_SECRET_KEY,
@@ -47,9 +117,14 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
 
 
 def empty_tables(app: Flask) -> None:
+    """Delete every row; ids start again from 1, as they do in an emptied SQLite table."""
     with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+            db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(table.delete())
         db.session.commit()
 
 
@@ -149,8 +224,6 @@ LEGACY = legacy_operations()
 
 def update_user(app: Flask, username: str, **columns: Any) -> None:
     """Change a user's columns directly in the database (promote to staff, deactivate ...)."""
-    import sqlalchemy as sa
-
     from service.models import User
 
     with app.app_context():

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from conftest import FAST_HASHING, TEST_SECRET_KEY
+import sqlalchemy as sa
+from conftest import FAST_HASHING, TEST_SECRET_KEY, fresh_database_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -23,10 +24,11 @@ STOP_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Server:
-    """A running server: where to send requests, its database file and its log."""
+    """A running server: where to send requests, its database, its folder and its log."""
 
     url: str
-    database: Path
+    database_url: str
+    folder: Path
     log: Path
 
     @property
@@ -35,6 +37,15 @@ class Server:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def scalar(self, sql: str, **parameters: object) -> object:
+        """The first value of a query run straight on the server's database (SQLite or PostgreSQL)."""
+        engine = sa.create_engine(self.database_url, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(sa.text(sql), parameters).scalar()
+        finally:
+            engine.dispose()
 
 
 def free_port() -> int:
@@ -45,12 +56,15 @@ def free_port() -> int:
 
 
 def server_environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The environment of a server whose files all live under ``tmp_path``; ``settings`` on top."""
+    """The environment of a server on a new database, whose files all live under ``tmp_path``.
+
+    ``settings`` go on top.
+    """
     return {
         **os.environ,
         **{name: str(value) for name, value in FAST_HASHING.items()},
         "SECRET_KEY": TEST_SECRET_KEY,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'server.sqlite3'}",
+        "DATABASE_URL": fresh_database_url(tmp_path, "server.sqlite3"),
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         "GRAPHQL_EXPLORER": "playground",
@@ -81,7 +95,7 @@ def running_gunicorn(tmp_path: Path, *, workers: int = 2, **settings: str) -> It
     migrate(env)
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    server = Server(f"http://{HOST}:{port}", tmp_path / "server.sqlite3", log)
+    server = Server(f"http://{HOST}:{port}", env["DATABASE_URL"], tmp_path, log)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [

@@ -1,9 +1,7 @@
 """The service behind a real gunicorn (two workers) over HTTP: legacy clients, races, bad requests."""
 
-import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing
 from typing import Any
 
 import pytest
@@ -62,10 +60,11 @@ def data_of(response: requests.Response) -> dict[str, Any]:
 
 
 def count_accounts(server: Server, column: str, key: str) -> int:
-    """Rows of ``users`` whose ``username_key`` or ``email_key`` is ``key``, read from the file itself."""
+    """Rows of ``users`` whose ``username_key`` or ``email_key`` is ``key``, read from the database itself."""
     assert column in {"username_key", "email_key"}
-    with closing(sqlite3.connect(server.database)) as connection:
-        return connection.execute(f"SELECT count(*) FROM users WHERE {column} = ?", (key,)).fetchone()[0]
+    count = server.scalar(f"SELECT count(*) FROM users WHERE {column} = :key", key=key)
+    assert isinstance(count, int)
+    return count
 
 
 def race(server: Server, inputs: list[dict[str, str]]) -> list[requests.Response]:

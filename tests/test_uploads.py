@@ -134,7 +134,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def upload_folder(server: Server) -> Path:
-    return server.database.parent / "uploads"
+    return server.folder / "uploads"
 
 
 def stored_files(server: Server) -> set[str]:
@@ -283,7 +283,7 @@ def test_stored_names_are_random_and_never_the_clients(server):
 
     assert first != second
     assert STORED_NAME.fullmatch(first) and STORED_NAME.fullmatch(second)
-    assert not [path for path in server.database.parent.rglob("*evil*")]
+    assert not [path for path in server.folder.rglob("*evil*")]
 
 
 # Refused files.
@@ -505,8 +505,8 @@ def planted(server: Server) -> None:
     (folder / "profile_pics").mkdir(parents=True, exist_ok=True)
     for relative, content in PLANTED.items():
         (folder / relative).write_text(content)
-    (server.database.parent / "outside.txt").write_text(OUTSIDE_MARKER)
-    instance = server.database.parent / "instance"
+    (server.folder / "outside.txt").write_text(OUTSIDE_MARKER)
+    instance = server.folder / "instance"
     instance.mkdir(exist_ok=True)
     (instance / "secret_key").write_text(OUTSIDE_MARKER)
 
