@@ -22,7 +22,7 @@ migrate: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
 
 run: migrate
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

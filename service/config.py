@@ -46,6 +46,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _database_url(raw: str | None) -> str | None:
+    """The SQLAlchemy URL; ``postgres://`` and ``postgresql://`` (as platforms give them) mean psycopg 3."""
+    if not raw:
+        return None
+    for scheme in ("postgres://", "postgresql://"):
+        if raw.startswith(scheme):
+            return "postgresql+psycopg://" + raw[len(scheme) :]
+    return raw
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -65,7 +75,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # None means: generate one on first start and keep it in the instance folder.
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         # None means: an SQLite file in the instance folder.
-        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or None,
+        "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL")),
         "JWT_ALGORITHM": algorithm,
         "JWT_ACCESS_TOKEN_LIFETIME": _int(env, "JWT_ACCESS_TOKEN_LIFETIME", 3600),
         "JWT_REFRESH_TOKEN_LIFETIME": _int(env, "JWT_REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600),

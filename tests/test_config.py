@@ -102,3 +102,16 @@ def test_the_default_database_is_sqlite_in_the_instance_folder(tmp_path):
     )
 
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'instance' / 'accounts.sqlite3'}"
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db:5432/accounts", "postgresql+psycopg://u:p@db:5432/accounts"),
+        ("postgresql://u:p@db/accounts", "postgresql+psycopg://u:p@db/accounts"),
+        ("postgresql+psycopg://u@db/accounts", "postgresql+psycopg://u@db/accounts"),
+        ("sqlite:////var/lib/accounts.sqlite3", "sqlite:////var/lib/accounts.sqlite3"),
+    ],
+)
+def test_database_urls_of_hosting_platforms_use_psycopg_3(given, used):
+    assert settings_from_env({"DATABASE_URL": given})["SQLALCHEMY_DATABASE_URI"] == used

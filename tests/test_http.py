@@ -189,3 +189,21 @@ def test_client_errors_are_not_logged_with_their_inputs(gql, caplog):
     assert "my secret guess" not in caplog.text
     assert "12345678" not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"query": "mutation($u: String!, $p: String!) { tokenAuth(username: $u, password: $p) { token } }",'
+        ' "variables": {"u": "ali", "p": "\\ud800"}}',
+        '{"query": "{ whoami { id } } # \\udfff"}',
+        '{"query": "{ whoami { id } }", "variables": {"x": ["\\ud83d"]}}',
+    ],
+    ids=["password", "query", "nested-variable"],
+)
+def test_lone_surrogates_are_refused_as_a_bad_request(client, body):
+    response = client.post("/graphql", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert error_code(response) == "GRAPHQL_PARSE_FAILED"
+    assert "Unicode" in response.get_json()["errors"][0]["message"]

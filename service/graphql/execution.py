@@ -96,7 +96,25 @@ def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
         raise GraphQLParseFailed("'variables' must be a JSON object or null.")
     if operation_name is not None and not isinstance(operation_name, str):
         raise GraphQLParseFailed("'operationName' must be a string or null.")
+    if not _is_unicode_text(query) or not _is_unicode_text(variables):
+        # JSON may spell lone surrogates ("\ud800"), which no database or hash can take.
+        raise GraphQLParseFailed("The request holds text that is not valid Unicode (a lone surrogate).")
     return query, variables, operation_name
+
+
+def _is_unicode_text(value: Any) -> bool:
+    """False if any string in ``value`` (walked through lists and dicts) cannot be encoded as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_unicode_text(key) and _is_unicode_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_is_unicode_text(item) for item in value)
+    return True
 
 
 def parse_document(settings: GraphQLSettings, query: str) -> DocumentNode:
