@@ -8,6 +8,7 @@ each app, dropped when the session ends.
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,25 @@ def empty_tables(app: Flask) -> None:
             for table in reversed(db.metadata.sorted_tables):
                 db.session.execute(table.delete())
         db.session.commit()
+
+
+@contextmanager
+def configured_app(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Flask]:
+    """A migrated app of its own, with ``overrides`` in its config, on an empty database."""
+    app = make_app(tmp_path_factory.mktemp("app"), **overrides)
+    empty_tables(app)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def count_rows(app: Flask, table: str, **where: Any) -> int:
+    """Rows of ``table`` (whose ``column = value`` for each of ``where``), counted in the database."""
+    condition = " AND ".join(f"{column} = :{column}" for column in where) or "1 = 1"
+    with app.app_context():
+        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE {condition}"), where)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import Result
-from conftest import FAST_HASHING, STRONG_PASSWORD, TEST_SECRET_KEY, GraphQL, update_user
+from conftest import FAST_HASHING, STRONG_PASSWORD, TEST_SECRET_KEY, GraphQL, count_rows, update_user
 from flask import Flask
 
 from service.extensions import db
@@ -85,11 +85,6 @@ def assert_session_ended(gql: GraphQL, session: dict) -> None:
 def user_count(app: Flask) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.count()).select_from(User))
-
-
-def count_rows(app: Flask, table: str) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
 
 
 # create-superuser

@@ -4,12 +4,10 @@ the headers every answer carries, and what never reaches the logs."""
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import STRONG_PASSWORD, GraphQL, empty_tables, make_app
+from conftest import STRONG_PASSWORD, GraphQL, configured_app, count_rows, empty_tables
 from flask import Flask
 from flask.testing import FlaskClient
 from graphql import get_introspection_query
@@ -62,21 +60,6 @@ def refused(response) -> str:
 
 def send(client: FlaskClient, query: str, variables: dict | None = None):
     return client.post("/graphql", json={"query": query, "variables": variables})
-
-
-def count_rows(app: Flask, table: str) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
-
-
-@contextmanager
-def configured_app(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Flask]:
-    app = make_app(tmp_path_factory.mktemp("app"), **overrides)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 # Aliases

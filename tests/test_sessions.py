@@ -5,7 +5,6 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,15 @@ from typing import Any
 import jwt
 import pytest
 import sqlalchemy as sa
-from conftest import STRONG_PASSWORD, TEST_SECRET_KEY, GraphQL, empty_tables, make_app, update_user
+from conftest import (
+    STRONG_PASSWORD,
+    TEST_SECRET_KEY,
+    GraphQL,
+    configured_app,
+    count_rows,
+    empty_tables,
+    update_user,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -98,27 +105,10 @@ def assert_session_ended(gql: GraphQL, tokens: dict) -> None:
     assert refused_refresh(gql, tokens["refreshToken"]) == "TOKEN_REVOKED"
 
 
-def count_rows(app: Flask, table: str, **where: Any) -> int:
-    condition = " AND ".join(f"{column} = :{column}" for column in where) or "1 = 1"
-    with app.app_context():
-        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE {condition}"), where)
-
-
 def parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     assert moment.utcoffset() == timedelta(0), value
     return moment
-
-
-@contextmanager
-def configured_app(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Flask]:
-    """A migrated app of its own with ``overrides`` in its config."""
-    app = make_app(tmp_path_factory.mktemp("app"), **overrides)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def fresh_gql(app: Flask) -> GraphQL:

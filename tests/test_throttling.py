@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import STRONG_PASSWORD, empty_tables, make_app
+from conftest import STRONG_PASSWORD, configured_app, count_rows, empty_tables
 from flask import Flask
 from flask.testing import FlaskClient
 from server import Server, running_gunicorn
@@ -110,21 +110,6 @@ def assert_rate_limited(body: dict, window: int = LOCKOUT_SECONDS) -> None:
     assert isinstance(retry_after, int)
     assert 0 < retry_after <= window
     assert str(retry_after) in body["errors"][0]["message"]
-
-
-def count_rows(app: Flask, table: str) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
-
-
-@contextmanager
-def configured_app(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Flask]:
-    app = make_app(tmp_path_factory.mktemp("app"), **overrides)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 # Failed logins per account and address

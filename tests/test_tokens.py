@@ -8,14 +8,21 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
 import sqlalchemy as sa
-from conftest import LEGACY, STRONG_PASSWORD, TEST_SECRET_KEY, GraphQL, empty_tables, make_app, update_user
+from conftest import (
+    LEGACY,
+    STRONG_PASSWORD,
+    TEST_SECRET_KEY,
+    GraphQL,
+    configured_app,
+    empty_tables,
+    update_user,
+)
 from flask import Flask
 
 from service.extensions import db
@@ -140,18 +147,6 @@ def refresh(gql: GraphQL, operation: str, refresh_token: str) -> dict[str, Any]:
 
 def authorization(value: str) -> dict[str, str]:
     return {"headers": {"Authorization": value}}
-
-
-@contextmanager
-def configured_app(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Flask]:
-    """A migrated app of its own, with ``overrides`` in its config, on an empty database."""
-    app = make_app(tmp_path_factory.mktemp("app"), **overrides)
-    empty_tables(app)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 # Refreshing
