@@ -46,6 +46,13 @@ def set_active(user: User, active: bool) -> User:
     return user
 
 
+def set_staff(user: User, staff: bool) -> User:
+    """Grant or withdraw staff rights. Commits."""
+    user.is_staff = staff
+    db.session.commit()
+    return user
+
+
 def find_user(login: str) -> User | None:
     """A user by username (any case) or numeric id, for operators' commands."""
     key = lookup_key(login.strip())

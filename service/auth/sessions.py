@@ -110,6 +110,13 @@ def revoke_all_sessions(user: User, *, now: datetime, keep: LoginSession | None 
     )
 
 
+def log_out_everywhere(user: User, *, now: datetime) -> datetime:
+    """End every session of ``user``: every access token issued so far is refused. Commits."""
+    revoke_all_sessions(user, now=now)
+    db.session.commit()
+    return now
+
+
 def live_sessions(settings: TokenSettings, user: User, *, now: datetime) -> list[LoginSession]:
     """The user's sessions that can still be refreshed, newest first."""
     last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)

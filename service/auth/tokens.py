@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 
 from ..errors import TokenExpired, TokenInvalid
-from .validation import parse_user_id
+from .validation import parse_id
 
 # Claims every access token must carry to be accepted.
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "username", "origIat"]
@@ -90,7 +90,7 @@ def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     except jwt.InvalidTokenError:
         raise TokenInvalid("The token is not valid.") from None
     if not (
-        parse_user_id(payload["sub"]) is not None
+        parse_id(payload["sub"]) is not None
         and isinstance(payload["sid"], int)
         and isinstance(payload["origIat"], int)
         and isinstance(payload["username"], str)

@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 254
 # The largest id an INTEGER column holds on every supported database.
-MAX_USER_ID = 2**31 - 1
+MAX_ID = 2**31 - 1
 # Letters and digits of any script, plus @ . + - _ (as Django allowed).
 USERNAME_PATTERN = re.compile(r"[\w.@+-]+")
 
@@ -44,10 +44,10 @@ def lookup_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
-def parse_user_id(raw: object) -> int | None:
-    """The user id an ``ID`` argument or a token's ``sub`` names; ``None`` when it cannot be one."""
+def parse_id(raw: object) -> int | None:
+    """The row id an ``ID`` argument or a token's ``sub`` names; ``None`` when it cannot be one."""
     text = str(raw)
     if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
     value = int(text)
-    return value if 0 < value <= MAX_USER_ID else None
+    return value if 0 < value <= MAX_ID else None

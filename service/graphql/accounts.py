@@ -7,7 +7,7 @@ from graphql import GraphQLResolveInfo
 
 from ..auth.accounts import change_password, delete_account, log_in, register_user
 from ..auth.sessions import TokenPair
-from ..auth.validation import parse_user_id
+from ..auth.validation import parse_id
 from ..errors import Forbidden
 from ..extensions import db
 from ..models import User
@@ -30,7 +30,7 @@ def resolve_user(_: Any, info: GraphQLResolveInfo, id: str) -> User | None:
         return caller
     if not caller.is_privileged:
         raise Forbidden("You may only read your own account.")
-    user_id = parse_user_id(id)
+    user_id = parse_id(id)
     return db.session.get(User, user_id) if user_id is not None else None
 
 

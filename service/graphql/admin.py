@@ -8,8 +8,8 @@ from typing import Any
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
-from ..auth.admin import PAGE_MAX, SEARCH_MAX_LENGTH, count_users, set_active, users_page
-from ..auth.validation import parse_user_id
+from ..auth.admin import PAGE_MAX, SEARCH_MAX_LENGTH, count_users, set_active, set_staff, users_page
+from ..auth.validation import parse_id
 from ..errors import BadUserInput
 from ..extensions import db
 from ..models import User
@@ -38,7 +38,7 @@ def id_from_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError):
         text = ""
-    user_id = parse_user_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
+    user_id = parse_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
     if user_id is None:
         raise BadUserInput({"after": ["Not a cursor this service gave out; use a page's endCursor."]})
     return user_id
@@ -88,7 +88,7 @@ def resolve_total_count(page: UserPage, _: GraphQLResolveInfo) -> int:
 
 
 def _target(caller: User, raw_id: str, *, changing_self: str) -> User:
-    user_id = parse_user_id(raw_id)
+    user_id = parse_id(raw_id)
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
         raise BadUserInput({"id": ["No user has this id."]})
@@ -106,10 +106,7 @@ def resolve_set_user_active(_: Any, info: GraphQLResolveInfo, id: str, is_active
 @mutation.field("setUserStaff")
 def resolve_set_user_staff(_: Any, info: GraphQLResolveInfo, id: str, is_staff: bool) -> User:
     caller = info.context.require_user()
-    user = _target(caller, id, changing_self="You cannot change your own staff rights.")
-    user.is_staff = is_staff
-    db.session.commit()
-    return user
+    return set_staff(_target(caller, id, changing_self="You cannot change your own staff rights."), is_staff)
 
 
 BINDABLES = [query, mutation, connection_type]

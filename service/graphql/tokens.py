@@ -9,15 +9,14 @@ from graphql import GraphQLResolveInfo
 from ..auth.identity import check_access_token
 from ..auth.sessions import (
     live_sessions,
-    revoke_all_sessions,
+    log_out_everywhere,
     revoke_refresh_token,
     revoke_session,
     rotate_refresh_token,
     session_ends_at,
 )
 from ..auth.tokens import unix_time
-from ..auth.validation import parse_user_id
-from ..extensions import db
+from ..auth.validation import parse_id
 from ..models import LoginSession, utcnow
 from .accounts import pair_fields
 
@@ -46,15 +45,12 @@ def resolve_revoke_token(_: Any, info: GraphQLResolveInfo, refresh_token: str) -
 
 @mutation.field("revokeAllTokens")
 def resolve_revoke_all_tokens(_: Any, info: GraphQLResolveInfo) -> dict[str, int]:
-    now = utcnow()
-    revoke_all_sessions(info.context.require_user(), now=now)
-    db.session.commit()
-    return {"revoked": unix_time(now)}
+    return {"revoked": unix_time(log_out_everywhere(info.context.require_user(), now=utcnow()))}
 
 
 @mutation.field("revokeSession")
 def resolve_revoke_session(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, int]:
-    revoked = revoke_session(info.context.require_user(), parse_user_id(id), now=utcnow())
+    revoked = revoke_session(info.context.require_user(), parse_id(id), now=utcnow())
     return {"revoked": unix_time(revoked)}
 
 
