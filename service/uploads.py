@@ -78,14 +78,14 @@ def clean_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
             with Image.open(BytesIO(data), formats=[image_format]) as image:
                 image.seek(0)  # animated images keep their first frame
                 image.load()
-                upright = ImageOps.exif_transpose(image)
+                clean = _without_metadata(ImageOps.exif_transpose(image), image_format)
     except UnidentifiedImageError:
         raise picture_problem("The file is not a PNG, JPEG, WebP or GIF image.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise picture_problem(f"The image has more than {max_pixels:,} pixels.") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise picture_problem("The image is truncated or corrupt.") from None
-    return _without_metadata(upright, image_format), image_format
+    return clean, image_format
 
 
 def _without_metadata(image: Image.Image, image_format: str) -> Image.Image:
