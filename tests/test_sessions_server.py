@@ -1,0 +1,240 @@
+"""Session rules that span several requests, shown through a real gunicorn with two workers.
+
+Every request goes on a new connection, so either worker may take it: the rules must hold in
+the database, not in one process.
+"""
+
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import STRONG_PASSWORD
+from PIL import Image
+from server import Server, running_gunicorn
+
+REUSE_INTERVAL = 2
+TIMEOUT = 20
+RACERS = 8
+
+CREATE_USER = """
+mutation Register($input: CreateUserInput!) { createUser(input: $input) { token refreshToken } }
+"""
+TOKEN_AUTH = """
+mutation Login($username: String!, $password: String!) {
+  tokenAuth(username: $username, password: $password) { token refreshToken }
+}
+"""
+REFRESH = """
+mutation Refresh($refreshToken: String!) {
+  refreshAccessToken(refreshToken: $refreshToken) { token refreshToken }
+}
+"""
+WHOAMI = "query Whoami { whoami { username profilePicture } }"
+REVOKE_ALL = "mutation { revokeAllTokens { revoked } }"
+CHANGE_PASSWORD = """
+mutation ChangePassword($oldPassword: String!, $newPassword: String!) {
+  changePassword(oldPassword: $oldPassword, newPassword: $newPassword) { ok token refreshToken }
+}
+"""
+DELETE_ACCOUNT = "mutation DeleteAccount($password: String!) { deleteAccount(password: $password) { ok } }"
+SET_PICTURE = """
+mutation SetPicture($input: UpdateUserInput!) { updateUser(input: $input) { user { profilePicture } } }
+"""
+NEW_PASSWORD = "purple submarine under the bridge"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Refreshing a rotated token again within 2 s is the two-tab case; later, it is theft."""
+    with running_gunicorn(
+        tmp_path_factory.mktemp("sessions"), workers=2, JWT_REFRESH_REUSE_INTERVAL=str(REUSE_INTERVAL)
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """No grace at all: any second use of a refresh token is theft."""
+    with running_gunicorn(
+        tmp_path_factory.mktemp("strict"), workers=2, JWT_REFRESH_REUSE_INTERVAL="0"
+    ) as server:
+        yield server
+
+
+def post(server: Server, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    """One operation on a new connection; it must have executed (200)."""
+    headers = {"Authorization": f"JWT {token}"} if token else {}
+    response = requests.post(
+        server.graphql_url, json={"query": query, "variables": variables}, headers=headers, timeout=TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def data(body: dict) -> dict:
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def code(body: dict) -> str:
+    return body["errors"][0]["extensions"]["code"]
+
+
+NEXT = iter(range(10**6))
+
+
+def register(server: Server) -> tuple[str, dict]:
+    """A new account's username and its first session's tokens."""
+    username = f"user{next(NEXT)}"
+    variables = {
+        "input": {"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD}
+    }
+    return username, data(post(server, CREATE_USER, variables))["createUser"]
+
+
+def log_in(server: Server, username: str, password: str = STRONG_PASSWORD) -> dict:
+    return data(post(server, TOKEN_AUTH, {"username": username, "password": password}))["tokenAuth"]
+
+
+def refresh(server: Server, refresh_token: str) -> dict:
+    return post(server, REFRESH, {"refreshToken": refresh_token})
+
+
+def works(server: Server, tokens: dict) -> bool:
+    """Whether the access token is still accepted."""
+    return "errors" not in post(server, WHOAMI, token=tokens["token"])
+
+
+def assert_ended(server: Server, tokens: dict) -> None:
+    """The session of ``tokens`` is over: its access token and its refresh token are refused."""
+    whoami = post(server, WHOAMI, token=tokens["token"])
+    assert whoami["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
+    assert code(refresh(server, tokens["refreshToken"])) == "TOKEN_REVOKED"
+
+
+def test_reusing_a_rotated_refresh_token_after_the_window_ends_the_whole_session(server: Server) -> None:
+    _, first = register(server)
+    second = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
+    time.sleep(REUSE_INTERVAL + 0.5)
+
+    stolen = refresh(server, first["refreshToken"])
+
+    assert code(stolen) == "TOKEN_REVOKED"
+    assert_ended(server, second)
+    assert not works(server, first)
+
+
+def test_two_tabs_refreshing_one_token_at_once_both_succeed_and_keep_the_session(server: Server) -> None:
+    _, first = register(server)
+
+    tab_one = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
+    tab_two = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
+
+    assert tab_one["refreshToken"] != tab_two["refreshToken"]
+    assert works(server, tab_one) and works(server, tab_two)
+    assert "errors" not in refresh(server, tab_one["refreshToken"])
+    assert "errors" not in refresh(server, tab_two["refreshToken"])
+
+
+def test_simultaneous_refreshes_never_leave_two_live_successors(strict_server: Server) -> None:
+    _, first = register(strict_server)
+    barrier = threading.Barrier(RACERS)
+    answers: list[Any] = [None] * RACERS
+
+    def race(index: int) -> None:
+        barrier.wait(timeout=TIMEOUT)
+        answers[index] = refresh(strict_server, first["refreshToken"])
+
+    threads = [threading.Thread(target=race, args=(index,)) for index in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+
+    successors = [answer["data"]["refreshAccessToken"] for answer in answers if "errors" not in answer]
+    refused = [code(answer) for answer in answers if "errors" in answer]
+    assert len(successors) <= 1
+    assert set(refused) <= {"TOKEN_REVOKED"} and len(refused) >= RACERS - 1
+    live = [tokens for tokens in successors if "errors" not in refresh(strict_server, tokens["refreshToken"])]
+    assert len(live) <= 1
+
+
+def test_logout_everywhere_ends_every_session_and_refuses_every_earlier_access_token(server: Server) -> None:
+    username, laptop = register(server)
+    phone = log_in(server, username)
+
+    revoked = data(post(server, REVOKE_ALL, token=phone["token"]))["revokeAllTokens"]["revoked"]
+
+    assert abs(revoked - time.time()) < 10
+    assert_ended(server, laptop)
+    assert_ended(server, phone)
+    assert works(server, log_in(server, username))
+
+
+def test_a_password_change_ends_the_other_sessions_and_every_older_access_token(server: Server) -> None:
+    username, laptop = register(server)
+    phone = log_in(server, username)
+
+    changed = data(
+        post(
+            server,
+            CHANGE_PASSWORD,
+            {"oldPassword": STRONG_PASSWORD, "newPassword": NEW_PASSWORD},
+            phone["token"],
+        )
+    )["changePassword"]
+
+    assert changed["ok"] is True
+    assert_ended(server, laptop)
+    assert_ended(server, phone)
+    assert works(server, changed)
+    assert "errors" not in refresh(server, changed["refreshToken"])
+    assert code(post(server, TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
+        "INVALID_CREDENTIALS"
+    )
+    assert works(server, log_in(server, username, NEW_PASSWORD))
+
+
+def test_deleting_an_account_removes_its_picture_file_and_sessions(server: Server) -> None:
+    username, tokens = register(server)
+    stored = set_picture(server, tokens["token"])
+    picture_file = Path(server.folder) / "uploads" / stored
+    assert picture_file.is_file()
+
+    deleted = data(post(server, DELETE_ACCOUNT, {"password": STRONG_PASSWORD}, tokens["token"]))
+
+    assert deleted == {"deleteAccount": {"ok": True}}
+    assert not picture_file.exists()
+    assert requests.get(f"{server.url}/uploads/{stored}", timeout=TIMEOUT).status_code == 404
+    whoami = post(server, WHOAMI, token=tokens["token"])
+    assert whoami["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
+    # The session went with the account, so its refresh token is now simply unknown.
+    assert code(refresh(server, tokens["refreshToken"])) == "TOKEN_INVALID"
+    assert code(post(server, TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
+        "INVALID_CREDENTIALS"
+    )
+
+
+def set_picture(server: Server, token: str) -> str:
+    """Upload a small PNG as a multipart client does; return its stored path."""
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(image, "PNG")
+    operations = {"query": SET_PICTURE, "variables": {"input": {"profilePicture": None}}}
+    response = requests.post(
+        server.graphql_url,
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
+        },
+        files={"0": ("me.png", image.getvalue(), "image/png")},
+        headers={"Authorization": f"JWT {token}"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    return data(response.json())["updateUser"]["user"]["profilePicture"]
