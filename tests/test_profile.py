@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import LEGACY, STRONG_PASSWORD
+from conftest import LEGACY, STRONG_PASSWORD, GraphQL, make_app
 from PIL import Image
 
 PROFILE_FIELDS = "id username email firstName lastName gender position department profilePicture"
@@ -387,3 +387,41 @@ def test_a_commit_that_fails_on_a_taken_email_keeps_the_old_picture_and_leaves_n
     assert profile["email"] == "ali@example.com" and profile["firstName"] == ""
     assert set(pictures.iterdir()) == files_before
     assert (pictures.parent / old).is_file()
+
+
+PICTURE_URL = """
+mutation SetPicture($input: UpdateUserInput!) { updateUser(input: $input) { user { profilePictureUrl } } }
+"""
+
+
+def picture_url(client, token: str, headers: dict[str, str]) -> str:
+    image = io.BytesIO()
+    Image.new("RGB", (4, 4), "navy").save(image, "PNG")
+    image.seek(0)
+    operations = {"query": PICTURE_URL, "variables": {"input": {"profilePicture": None}}}
+    response = client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
+            "0": (image, "me.png", "image/png"),
+        },
+        content_type="multipart/form-data",
+        headers={"Authorization": f"JWT {token}", **headers},
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]["updateUser"]["user"]["profilePictureUrl"]
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "Host": "accounts.example.com"}
+
+
+@pytest.mark.parametrize(("proxies", "scheme"), [(0, "http://"), (1, "https://")])
+def test_the_picture_url_follows_x_forwarded_proto_only_behind_a_trusted_proxy(tmp_path, proxies, scheme):
+    app = make_app(tmp_path, TRUSTED_PROXY_COUNT=proxies)
+    client = app.test_client()
+    token = GraphQL(client).register("nikta")["token"]
+
+    url = picture_url(client, token, FORWARDED)
+
+    assert url.startswith(f"{scheme}accounts.example.com/uploads/profile_pics/")
