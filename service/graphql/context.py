@@ -21,10 +21,6 @@ class GraphQLContext:
     # The service's own address, ending in "/", for absolute URLs such as profilePictureUrl.
     base_url: str = "/"
 
-    @property
-    def user(self) -> User | None:
-        return self.identity.user
-
     def require_user(self) -> User:
         """The signed-in user, or ``UNAUTHENTICATED`` with the reason the token was refused."""
         if self.identity.user is None:
