@@ -97,14 +97,11 @@ def revoke_refresh_token(raw: str, *, now: datetime) -> datetime:
     return now
 
 
-def revoke_all_sessions(user: User, *, now: datetime, keep: LoginSession | None = None) -> None:
-    """End every live session of ``user`` (but ``keep``); their access tokens stop working. No commit."""
-    condition = sa.and_(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
-    if keep is not None:
-        condition = sa.and_(condition, LoginSession.id != keep.id)
+def revoke_all_sessions(user: User, *, now: datetime) -> None:
+    """End every live session of ``user``; their access tokens stop working. No commit."""
     db.session.execute(
         sa.update(LoginSession)
-        .where(condition)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
