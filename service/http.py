@@ -1,4 +1,4 @@
-"""The HTTP face of the service: ``/graphql`` (GET: explorer or query; POST: JSON) and JSON errors."""
+"""The HTTP face of the service: ``/graphql`` (GET: explorer or query; POST: JSON or multipart)."""
 
 import json
 from typing import Any

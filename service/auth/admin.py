@@ -11,7 +11,7 @@ from . import Auth
 from .accounts import checked_new_account, new_user
 from .passwords import password_problems
 from .sessions import revoke_all_sessions
-from .validation import lookup_key
+from .validation import lookup_key, parse_id
 
 
 def create_superuser(
@@ -57,8 +57,8 @@ def find_user(login: str) -> User | None:
     """A user by username (any case) or numeric id, for operators' commands."""
     key = lookup_key(login.strip())
     user = db.session.scalar(sa.select(User).where(User.username_key == key))
-    if user is None and login.isascii() and login.isdigit():
-        user = db.session.get(User, int(login))
+    if user is None and (user_id := parse_id(login)) is not None:
+        user = db.session.get(User, user_id)
     return user
 
 
