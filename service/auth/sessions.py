@@ -50,7 +50,7 @@ def start_session(
 
 
 def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) -> TokenPair:
-    """Swap a refresh token for a new pair; the token sent can never be used again.
+    """Swap a refresh token for a new pair; the token sent is used up.
 
     Presenting a token that was already rotated away means two parties hold
     it, so the whole session is revoked, unless the earlier refresh happened
