@@ -103,6 +103,7 @@ def user_rows(count: int, password_hash: str) -> Iterator[dict[str, Any]]:
     yield {
         "username": "bench_staff",
         "username_key": "bench_staff",
+        "username_skeleton": "bench_staff",
         "email": "staff@example.com",
         "email_key": "staff@example.com",
         "password_hash": password_hash,
@@ -118,6 +119,7 @@ def user_rows(count: int, password_hash: str) -> Iterator[dict[str, Any]]:
         yield {
             "username": username,
             "username_key": username,
+            "username_skeleton": username,
             "email": f"{username}@example.com",
             "email_key": f"{username}@example.com",
             "password_hash": password_hash,

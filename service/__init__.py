@@ -13,7 +13,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, settings_from_env
 
-MIN_SECRET_KEY_BYTES = 32
+# RFC 7518 3.2: an HMAC key at least as long as the hash's output.
+MIN_SECRET_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 MULTIPART_ALLOWANCE = 256 * 1024
 
 
@@ -30,6 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_SIZE"] + MULTIPART_ALLOWANCE
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'accounts.sqlite3'}"
+    # A failed statement's error message must not carry its parameters (password hashes,
+    # token digests) into the log, unless the app runs in debug mode.
+    engine_options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    engine_options.setdefault("hide_parameters", not app.debug)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
 
     from .extensions import db, migrate
 
@@ -79,10 +85,12 @@ def _secret_key(app: Flask) -> str:
     key = app.config.get("SECRET_KEY")
     if not key:
         key = _stored_secret_key(Path(app.instance_path) / "secret_key")
-    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+    algorithm = app.config["JWT_ALGORITHM"]
+    minimum = MIN_SECRET_KEY_BYTES[algorithm]
+    if len(key.encode()) < minimum:
         raise ConfigError(
-            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes long; "
-            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            f"SECRET_KEY must be at least {minimum} bytes long for {algorithm}; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(64))"'
         )
     return key
 
@@ -93,7 +101,7 @@ def _stored_secret_key(path: Path) -> str:
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(48))
+            file.write(secrets.token_urlsafe(64))  # 86 bytes: long enough for HS512 too
         try:
             os.link(temporary, path)  # atomic: the first process to get here wins
         except FileExistsError:

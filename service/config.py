@@ -7,6 +7,7 @@ default, in the README's configuration table.
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import profiles
 
@@ -56,6 +57,16 @@ def _database_url(raw: str | None) -> str | None:
     return raw
 
 
+def _public_url(raw: str | None) -> str | None:
+    """``PUBLIC_URL`` without a trailing slash; it must be an absolute http(s) URL with no query."""
+    if not raw or not raw.strip():
+        return None
+    url = urlsplit(raw.strip())
+    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+        raise ConfigError(f"PUBLIC_URL must look like https://accounts.example.com, got {raw!r}")
+    return raw.strip().rstrip("/")
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -86,7 +97,13 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_AUDIENCE": env.get("JWT_AUDIENCE") or None,
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", "uploads"),
         "MAX_UPLOAD_SIZE": _int(env, "MAX_UPLOAD_SIZE", 5 * 1024 * 1024),
-        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 25_000_000),
+        # A phone photo (12-16 megapixels) fits; decoding one costs about 64 MB of memory.
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 16_000_000),
+        # Pictures are stored downscaled to at most this many pixels on the long side.
+        "PROFILE_PICTURE_MAX_SIDE": _int(env, "PROFILE_PICTURE_MAX_SIDE", 1024, 16),
+        # The service's public address (https://accounts.example.com): the base of absolute
+        # URLs such as profilePictureUrl, whatever Host or X-Forwarded-Host say.
+        "PUBLIC_URL": _public_url(env.get("PUBLIC_URL")),
         "GRAPHQL_EXPLORER": explorer,
         "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
         # Brute-force and abuse limits: (most events, window in seconds) per bucket.
@@ -98,6 +115,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LOGIN_IP_WINDOW": _int(env, "LOGIN_IP_WINDOW", 3600),
         "REGISTRATION_MAX_PER_IP": _int(env, "REGISTRATION_MAX_PER_IP", 10),
         "REGISTRATION_WINDOW": _int(env, "REGISTRATION_WINDOW", 3600),
+        # Every createUser attempt from one address, refused or not, in REGISTRATION_WINDOW.
+        "REGISTRATION_ATTEMPTS_PER_IP": _int(env, "REGISTRATION_ATTEMPTS_PER_IP", 30),
+        # A login beyond this many live sessions ends the user's oldest one.
+        "SESSION_MAX_PER_USER": _int(env, "SESSION_MAX_PER_USER", 50),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, 0),
         "GRAPHQL_MAX_ALIASES": _int(env, "GRAPHQL_MAX_ALIASES", 15, 0),
         "GRAPHQL_MAX_DEPTH": _int(env, "GRAPHQL_MAX_DEPTH", 10),

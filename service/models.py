@@ -1,5 +1,11 @@
-"""Database models: users, their login sessions and the sessions' refresh tokens."""
+"""Database models: users, their login sessions and the sessions' refresh tokens.
 
+Ids of users, sessions and refresh tokens are never handed out twice: SQLite
+tables say ``AUTOINCREMENT`` (without it SQLite reuses the ids of deleted
+rows) and PostgreSQL's sequences never go back.
+"""
+
+import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -8,6 +14,11 @@ import sqlalchemy.orm as so
 from .extensions import db
 
 GENDERS = ("MALE", "FEMALE", "OTHER")
+
+
+def new_session_key() -> str:
+    """A session's random key: 128 bits, hex."""
+    return secrets.token_hex(16)
 
 
 def utcnow() -> datetime:
@@ -40,11 +51,14 @@ class User(db.Model):
     """An account. ``*_key`` columns hold the case-folded forms that uniqueness is checked on."""
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     username: so.Mapped[str] = so.mapped_column(sa.String(150))
     # Case folding can lengthen a string (ß -> ss), hence the roomier key columns.
     username_key: so.Mapped[str] = so.mapped_column(sa.String(600), unique=True)
+    # The UTS #39 confusable skeleton of the username: two names that look alike share it.
+    username_skeleton: so.Mapped[str] = so.mapped_column(sa.String(600), index=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254))
     email_key: so.Mapped[str] = so.mapped_column(sa.String(1016), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
@@ -79,9 +93,13 @@ class LoginSession(db.Model):
     """One login: the family of refresh tokens that successive refreshes rotate through."""
 
     __tablename__ = "login_sessions"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Random and unguessable; access tokens carry it, so a token matches this session only,
+    # even if another session ever had the same id.
+    session_key: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_session_key)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_refreshed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -95,6 +113,7 @@ class RefreshToken(db.Model):
     """A refresh token, known to the server only by its SHA-256 digest."""
 
     __tablename__ = "refresh_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     session_id: so.Mapped[int] = so.mapped_column(
@@ -105,6 +124,9 @@ class RefreshToken(db.Model):
     expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     # Set when a refresh rotated this token away; it can never be used again.
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The refresh token that replaced this one, encrypted, kept only during the reuse
+    # window so that a second tab refreshing with this token gets the same successor.
+    successor_sealed: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
     session: so.Mapped[LoginSession] = so.relationship()
 
@@ -123,3 +145,20 @@ class RateEvent(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     bucket: so.Mapped[str] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class KnownClient(db.Model):
+    """A network (an IPv4 address or an IPv6 /64) from which a user logged in successfully.
+
+    A client on such a network within the last 30 days is not held back by the
+    account-wide failure limit, so strangers' failures cannot lock the owner out.
+    ``network`` is a SHA-256 digest, like rate-limit buckets.
+    """
+
+    __tablename__ = "known_clients"
+    __table_args__ = (sa.UniqueConstraint("user_id", "network"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    network: so.Mapped[str] = so.mapped_column(sa.String(64))
+    last_login_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

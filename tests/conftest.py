@@ -126,6 +126,8 @@ def empty_tables(app: Flask) -> None:
         else:
             for table in reversed(db.metadata.sorted_tables):
                 db.session.execute(table.delete())
+            # AUTOINCREMENT tables remember their largest id; tests start from 1 again.
+            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))
         db.session.commit()
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from conftest import STRONG_PASSWORD, GraphQL, update_user
 from flask import Flask
 
-from service.auth.validation import lookup_key
+from service.auth.validation import lookup_key, username_skeleton
 from service.extensions import db
 from service.models import User
 
@@ -74,6 +74,7 @@ def add_users(app: Flask, *people: dict[str, str]) -> list[int]:
             User(
                 username=person["username"],
                 username_key=lookup_key(person["username"]),
+                username_skeleton=username_skeleton(person["username"]),
                 email=person.get("email", f"{person['username']}@example.com"),
                 email_key=lookup_key(person.get("email", f"{person['username']}@example.com")),
                 password_hash=password_hash(app),

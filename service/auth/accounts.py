@@ -13,7 +13,7 @@ from . import Auth
 from .passwords import MAX_LENGTH, password_problems
 from .sessions import TokenPair, revoke_all_sessions, start_session
 from .throttling import forget_events, login_buckets, registration_bucket, take_attempt
-from .validation import lookup_key, normalize_email, normalize_username
+from .validation import lookup_key, normalize_email, normalize_username, username_skeleton
 
 
 def register_user(
@@ -72,6 +72,7 @@ def new_user(auth: Auth, username: str, email: str, password: str, **columns: An
     return User(
         username=username,
         username_key=lookup_key(username),
+        username_skeleton=username_skeleton(username),
         email=email,
         email_key=lookup_key(email),
         password_hash=auth.passwords.hash(password),

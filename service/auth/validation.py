@@ -44,6 +44,11 @@ def lookup_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
+def username_skeleton(username: str) -> str:
+    """The form two usernames that look alike share (UTS #39's confusable skeleton, case-folded)."""
+    return lookup_key(username)
+
+
 def parse_id(raw: object) -> int | None:
     """The row id an ``ID`` argument or a token's ``sub`` names; ``None`` when it cannot be one."""
     text = str(raw)
