@@ -9,12 +9,14 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_app_context, request
 from flask.logging import default_handler
+from sqlalchemy.exc import DBAPIError
 
 REQUEST_LOG = logging.getLogger("service.requests")
 # An incoming X-Request-ID is kept only if it looks like an id, so a client cannot write into the log.
@@ -35,6 +37,25 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+    def formatException(self, ei) -> str:
+        """The traceback; a database error keeps its statement but not the values it was about.
+
+        The engine hides bound parameters, but PostgreSQL's own message adds a
+        DETAIL with the offending row or key (a password hash, an email), and the
+        driver's error is chained in again: both are left out.
+        """
+        error = ei[1]
+        if not isinstance(error, DBAPIError):
+            return super().formatException(ei)
+        primary = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+        summary = primary or str(error.orig).split("\n", 1)[0]
+        frames = "".join(traceback.format_tb(ei[2]))
+        return (
+            f"Traceback (most recent call last):\n{frames}"
+            f"{type(error).__module__}.{type(error).__qualname__}: "
+            f"({type(error.orig).__name__}) {summary}\n[SQL: {error.statement}]"
+        )
 
 
 class RequestIdFilter(logging.Filter):

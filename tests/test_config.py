@@ -115,3 +115,51 @@ def test_the_default_database_is_sqlite_in_the_instance_folder(tmp_path):
 )
 def test_database_urls_of_hosting_platforms_use_psycopg_3(given, used):
     assert settings_from_env({"DATABASE_URL": given})["SQLALCHEMY_DATABASE_URI"] == used
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "minimum"),
+    [("HS256", 32), ("HS384", 48), ("HS512", 64)],
+)
+def test_the_secret_key_must_be_as_long_as_the_algorithms_hash(tmp_path, algorithm, minimum):
+    with pytest.raises(ConfigError, match=f"at least {minimum} bytes long for {algorithm}"):
+        create_app(app_settings(tmp_path, JWT_ALGORITHM=algorithm, SECRET_KEY="k" * (minimum - 1)))
+
+    app = create_app(app_settings(tmp_path, JWT_ALGORITHM=algorithm, SECRET_KEY="k" * minimum))
+    assert app.config["JWT_ALGORITHM"] == algorithm
+
+
+def test_a_generated_secret_key_is_long_enough_for_hs512(tmp_path):
+    app = create_app(app_settings(tmp_path, SECRET_KEY=None, JWT_ALGORITHM="HS512"))
+
+    assert len(app.config["SECRET_KEY"].encode()) >= 64
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://accounts.example.com", "https://accounts.example.com"),
+        ("https://accounts.example.com/", "https://accounts.example.com"),
+        ("http://127.0.0.1:8000/accounts/", "http://127.0.0.1:8000/accounts"),
+    ],
+)
+def test_the_public_url_is_kept_without_its_trailing_slash(given, kept):
+    assert settings_from_env({"PUBLIC_URL": given})["PUBLIC_URL"] == kept
+
+
+@pytest.mark.parametrize(
+    "given", ["accounts.example.com", "ftp://example.com", "https://x.example/?a=1", "/"]
+)
+def test_a_malformed_public_url_is_refused_by_name(given):
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        settings_from_env({"PUBLIC_URL": given})
+
+
+def test_the_hardening_defaults_match_the_documented_values():
+    settings = settings_from_env({})
+
+    assert settings["SESSION_MAX_PER_USER"] == 50
+    assert settings["REGISTRATION_ATTEMPTS_PER_IP"] == 30
+    assert settings["PROFILE_PICTURE_MAX_SIDE"] == 1024
+    assert settings["MAX_IMAGE_PIXELS"] == 16_000_000
+    assert settings["PUBLIC_URL"] is None
