@@ -10,7 +10,12 @@ from .auth.identity import identify
 from .errors import GraphQLParseFailed
 from .graphql.context import GraphQLContext
 from .graphql.execution import MethodNotAllowed, Outcome, error_body, execute_operation
+from .graphql.limits import NestedTooDeeply
 from .graphql.multipart import read_multipart_operation
+
+# Browsers send multipart forms cross-site without a preflight; a request carrying one
+# of these headers cannot come from a plain form (Apollo Server's CSRF prevention).
+PREFLIGHT_HEADERS = ("Authorization", "Apollo-Require-Preflight", "X-Apollo-Operation-Name")
 
 bp = Blueprint("graphql", __name__)
 
@@ -36,14 +41,19 @@ def security_headers(response: Response) -> Response:
 
 
 def build_context() -> GraphQLContext:
-    """The request as resolvers see it; the only place that reads the request for them."""
+    """The request as resolvers see it; the only place that reads the request for them.
+
+    Absolute URLs start from ``PUBLIC_URL`` when it is set: ``Host`` is the
+    client's to choose, so it is used only when the operator named no address.
+    """
+    public_url = current_app.config.get("PUBLIC_URL")
     return GraphQLContext(
         auth=current_app.extensions["auth"],
         uploads=current_app.extensions["uploads"],
         identity=g.identity,
         client_ip=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", "")[:512],
-        base_url=request.host_url,
+        base_url=f"{public_url}/" if public_url else request.host_url,
     )
 
 
@@ -66,6 +76,8 @@ def graphql_get() -> Response | tuple[Any, ...]:
             data["variables"] = json.loads(request.args["variables"])
         except ValueError:
             return _json_error(400, GraphQLParseFailed("'variables' is not valid JSON."))
+        except RecursionError:
+            return _json_error(400, NestedTooDeeply())
     try:
         outcome = execute_operation(current_app.extensions["graphql"], data, build_context(), read_only=True)
     except MethodNotAllowed:
@@ -79,12 +91,24 @@ def graphql_get() -> Response | tuple[Any, ...]:
 def graphql_post() -> tuple[Any, ...] | Response:
     """One operation in a JSON body, or in a multipart request carrying files."""
     if request.mimetype == "multipart/form-data":
+        if not any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
+            # Refused before the body is read, so nothing is parsed, stored or run.
+            return _json_error(
+                400,
+                GraphQLParseFailed(
+                    "A multipart request must carry an Authorization header, or a non-empty "
+                    "Apollo-Require-Preflight or X-Apollo-Operation-Name header (CSRF protection)."
+                ),
+            )
         try:
             data = read_multipart_operation(request.form, request.files)
         except GraphQLParseFailed as error:
             return _json_error(400, error)
     elif request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            return _json_error(400, NestedTooDeeply())
         if data is None:
             return _json_error(400, GraphQLParseFailed("The request body is not valid JSON."))
     else:

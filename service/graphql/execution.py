@@ -16,11 +16,20 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.validation.validate import ValidationAbortedError
 
 from ..errors import ClientError, GraphQLParseFailed, GraphQLValidationFailed
 from .context import GraphQLContext
 from .errors import format_error, tag
-from .limits import alias_limit, cost_limit, depth_limit
+from .limits import (
+    TOO_COMPLEX,
+    alias_limit,
+    bound_field_comparisons,
+    check_json_nesting,
+    cost_limit,
+    depth_limit,
+    introspection_limit,
+)
 
 # Ariadne logs every error, client mistakes included (with their variables' values);
 # ``format_error`` logs only the unexpected ones. This logger is kept out of the
@@ -41,7 +50,6 @@ class GraphQLSettings:
     introspection: bool = True
     debug: bool = False
     rules: tuple[type[ASTValidationRule], ...] = ()
-    max_cost: int = 250
     max_query_size: int = 100 * 1024
     max_tokens: int = 5000
 
@@ -49,19 +57,21 @@ class GraphQLSettings:
     def from_config(
         cls, schema: GraphQLSchema, config: Mapping[str, Any], *, debug: bool
     ) -> "GraphQLSettings":
+        bound_field_comparisons()
         return cls(
             schema=schema,
             introspection=config["GRAPHQL_INTROSPECTION"],
             debug=debug,
-            rules=(alias_limit(config["GRAPHQL_MAX_ALIASES"]), depth_limit(config["GRAPHQL_MAX_DEPTH"])),
-            max_cost=config["GRAPHQL_MAX_COST"],
+            # Built once: none of them depends on the request.
+            rules=(
+                alias_limit(config["GRAPHQL_MAX_ALIASES"]),
+                depth_limit(config["GRAPHQL_MAX_DEPTH"]),
+                cost_limit(schema, config["GRAPHQL_MAX_COST"]),
+                introspection_limit(),
+            ),
             max_query_size=config["GRAPHQL_MAX_QUERY_SIZE"],
             max_tokens=config["GRAPHQL_MAX_TOKENS"],
         )
-
-    def validation_rules(self, context: Any, document: DocumentNode, data: dict[str, Any]) -> list:
-        """The rules added to graphql-core's own: the fixed ones, and the cost rule for these variables."""
-        return [*self.rules, cost_limit(self.max_cost, data.get("variables"))]
 
     def validate(self, schema: GraphQLSchema, document_ast: DocumentNode, rules=None, max_errors=None, **_):
         """graphql-core's validation, every error tagged ``GRAPHQL_VALIDATION_FAILED``.
@@ -72,17 +82,17 @@ class GraphQLSettings:
         errors = validate(
             schema, document_ast, rules=rules, max_errors=max_errors, hide_suggestions=not self.introspection
         )
-        # The cost rule also reports variables it cannot read; execution reports
-        # those better (BAD_USER_INPUT naming the variable), so they are left to it.
-        errors = [error for error in errors if error.original_error is None]
         for error in errors:
             if error.extensions and "cost" in error.extensions:
                 error.message += " (GRAPHQL_MAX_COST)."
+            elif isinstance(error, ValidationAbortedError) and error.message == "Validation aborted.":
+                error.message = TOO_COMPLEX
         return [tag(error, "GRAPHQL_VALIDATION_FAILED") for error in errors]
 
 
 def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     """The query, variables and operation name of a request body; ``GraphQLParseFailed`` when malformed."""
+    check_json_nesting(data)
     if isinstance(data, list):
         raise GraphQLParseFailed(
             "Batched operations (a JSON list) are not supported; send one operation per request."
@@ -104,16 +114,19 @@ def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
 
 def _is_unicode_text(value: Any) -> bool:
     """False if any string in ``value`` (walked through lists and dicts) cannot be encoded as UTF-8."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_is_unicode_text(key) and _is_unicode_text(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_is_unicode_text(item) for item in value)
+    pending = [value]
+    while pending:  # a loop, not recursion: no nesting can exhaust the stack
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return True
 
 
@@ -192,7 +205,7 @@ def execute_operation(
         {"query": query, "variables": variables, "operationName": operation_name},
         query_document=document,
         query_validator=settings.validate,
-        validation_rules=settings.validation_rules,
+        validation_rules=settings.rules,
         context_value=context,
         introspection=settings.introspection,
         debug=settings.debug,

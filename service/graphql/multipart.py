@@ -8,6 +8,7 @@ from ariadne.exceptions import HttpBadRequestError
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
 from ..errors import GraphQLParseFailed
+from .limits import NestedTooDeeply, check_json_nesting
 
 SPEC = "the GraphQL multipart request spec"
 
@@ -18,11 +19,14 @@ def read_multipart_operation(
     """The operation with each mapped file put in place of its ``null`` variable.
 
     Anything the spec does not allow is refused with ``GraphQLParseFailed``:
-    bad JSON, a map naming a missing file or a path that is not a ``null``
-    variable, and files that the map does not use.
+    bad JSON (or JSON nested too deeply), a map naming a missing file or a path
+    that is not a ``null`` variable, two files for one path, and files that the
+    map does not use.
     """
     operations = _json_field(form, "operations")
     files_map = _json_field(form, "map")
+    check_json_nesting(operations)
+    check_json_nesting(files_map)
     if not isinstance(operations, dict):
         raise GraphQLParseFailed(f"'operations' must be one operation (a JSON object), as {SPEC} says.")
     if not isinstance(files_map, dict):
@@ -30,6 +34,7 @@ def read_multipart_operation(
     unused = set(files) - set(files_map)
     if unused:
         raise GraphQLParseFailed(f"The request has files the map does not use: {', '.join(sorted(unused))}.")
+    mapped: set[str] = set()
     for name, paths in files_map.items():
         if not isinstance(paths, list) or not paths:
             raise GraphQLParseFailed(f"'map' entry {name!r} must be a list of variable paths.")
@@ -38,6 +43,9 @@ def read_multipart_operation(
                 raise GraphQLParseFailed(
                     f"'map' entry {name!r} names {path!r}, which is not a null variable of the operation."
                 )
+            if path in mapped:
+                raise GraphQLParseFailed(f"'map' puts more than one file in {path!r}; a variable takes one.")
+            mapped.add(path)
     try:
         combined = combine_multipart_data(operations, files_map, files.to_dict())
     except HttpBadRequestError as error:
@@ -52,6 +60,8 @@ def _json_field(form: ImmutableMultiDict[str, str], name: str) -> Any:
         return json.loads(form[name])
     except ValueError:
         raise GraphQLParseFailed(f"The {name!r} field is not valid JSON.") from None
+    except RecursionError:
+        raise NestedTooDeeply() from None
 
 
 def _is_null_variable(operations: dict[str, Any], path: str) -> bool:
