@@ -70,6 +70,7 @@ def server_environment(tmp_path: Path, **settings: str) -> dict[str, str]:
         "GRAPHQL_EXPLORER": "playground",
         # One server serves a whole module of tests from one address; the limit has tests of its own.
         "REGISTRATION_MAX_PER_IP": "10000",
+        "REGISTRATION_ATTEMPTS_PER_IP": "10000",
         "PYTHONUNBUFFERED": "1",
         **settings,
     }

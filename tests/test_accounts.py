@@ -53,7 +53,7 @@ def test_legacy_create_user_operation_is_accepted_unchanged(gql):
 
 @pytest.mark.parametrize(
     "username",
-    ["علی", "Дмитрий", "ali.reza+dev@home_1-2", "a", "x" * 150, "ﬁ"],
+    ["علی", "Дмитрий", "ali.reza+dev_1-2", "a", "x" * 150, "ﬁ"],
     ids=["persian", "cyrillic", "punctuation", "one-char", "150-chars", "nfkc-ligature"],
 )
 def test_create_user_accepts_letters_of_any_script(gql, username):

@@ -1,5 +1,6 @@
 """Brute-force and abuse limits: failed password checks per account and address, per account,
-per address; registrations per address; aliases; and the same limits behind a real gunicorn."""
+per address; registration attempts and registrations per address; IPv6 clients counted by their
+/64; aliases; and the same limits behind a real gunicorn."""
 
 import threading
 import time
@@ -293,6 +294,111 @@ def test_an_address_may_register_ten_accounts_an_hour(app: Flask, client: FlaskC
     assert outcome(register(client, "eleventh", ip=AWAY)) == "ok"
 
 
+def test_every_registration_attempt_counts_refused_or_not(client: FlaskClient) -> None:
+    token_of(client, "taken")
+    for index in range(29):
+        body = register(client, "taken" if index % 2 else f"bad name {index}")
+        assert outcome(body) == "BAD_USER_INPUT"
+
+    assert_rate_limited(register(client, "fresh"), window=3600)
+    assert outcome(register(client, "fresh", ip=AWAY)) == "ok"
+
+
+@pytest.fixture(scope="module")
+def probe_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """At most 3 createUser attempts per address."""
+    with configured_app(tmp_path_factory, REGISTRATION_ATTEMPTS_PER_IP=3) as app:
+        yield app
+
+
+@pytest.fixture
+def probe(probe_app: Flask) -> FlaskClient:
+    empty_tables(probe_app)
+    client = probe_app.test_client()
+    token_of(client, "ali", ip=AWAY)
+    return client
+
+
+def test_a_throttled_registration_says_nothing_about_the_input(probe: FlaskClient) -> None:
+    for username in ("x1", "x2", "x3"):
+        assert outcome(register(probe, username)) == "ok"
+    taken = register(probe, "ali")
+    fresh = register(probe, "nobody")
+    invalid = register(probe, "not valid")
+
+    for body in (taken, fresh, invalid):
+        assert_rate_limited(body, window=3600)
+        assert "fields" not in body["errors"][0]["extensions"]
+    assert error_without_location(taken) == error_without_location(fresh) == error_without_location(invalid)
+
+
+def test_the_attempts_limit_is_checked_before_the_input(probe: FlaskClient) -> None:
+    for _ in range(3):
+        assert outcome(register(probe, "ali")) == "BAD_USER_INPUT"
+
+    assert_rate_limited(register(probe, "ali"), window=3600)
+    assert outcome(register(probe, "ali", ip="203.0.113.50")) == "BAD_USER_INPUT"
+
+
+def test_a_full_account_limit_also_hides_the_input(app: Flask, client: FlaskClient) -> None:
+    for index in range(10):
+        assert outcome(register(client, f"user{index}")) == "ok"
+
+    taken = register(client, "user0")
+    fresh = register(client, "fresh")
+
+    assert_rate_limited(taken, window=3600)
+    assert error_without_location(taken) == error_without_location(fresh)
+
+
+# IPv6 clients are counted by their /64
+
+
+NETWORK = "2001:db8:1:2"
+
+
+def test_failures_from_one_ipv6_64_share_the_account_and_address_limit(client: FlaskClient) -> None:
+    token_of(client, "ali")
+    for index in range(5):
+        assert login_outcome(client, "ali", WRONG, ip=f"{NETWORK}::{index + 1:x}") == "INVALID_CREDENTIALS"
+
+    assert_rate_limited(log_in(client, "ali", STRONG_PASSWORD, ip=f"{NETWORK}:ffff:ffff:ffff:ffff"))
+    assert login_outcome(client, "ali", STRONG_PASSWORD, ip="2001:db8:1:3::1") == "ok"
+
+
+def test_failures_from_one_ipv6_64_against_many_accounts_lock_the_64(tight: FlaskClient) -> None:
+    for index, username in enumerate(("bea", "cyrus", "nobody")):
+        assert login_outcome(tight, username, WRONG, ip=f"{NETWORK}::{index + 10:x}") == "INVALID_CREDENTIALS"
+
+    assert_rate_limited(log_in(tight, "ali", STRONG_PASSWORD, ip=f"{NETWORK}::beef"), window=3600)
+
+
+def test_an_ipv4_mapped_ipv6_address_counts_as_its_ipv4_address(client: FlaskClient) -> None:
+    token_of(client, "ali")
+    fail(client, "ali", 4, ip=f"::ffff:{HOME}")
+    fail(client, "ali", 1)
+
+    assert login_outcome(client, "ali", STRONG_PASSWORD) == "RATE_LIMITED"
+    assert login_outcome(client, "ali", STRONG_PASSWORD, ip=AWAY) == "ok"
+
+
+def test_ipv4_addresses_are_still_counted_one_by_one(client: FlaskClient) -> None:
+    token_of(client, "ali")
+    fail(client, "ali", 4, ip="192.0.2.1")
+
+    fail(client, "ali", 4, ip="192.0.2.2")
+
+    assert login_outcome(client, "ali", STRONG_PASSWORD, ip="192.0.2.1") == "ok"
+
+
+def test_registrations_from_one_ipv6_64_share_the_account_limit(client: FlaskClient) -> None:
+    for index in range(10):
+        assert outcome(register(client, f"user{index}", ip=f"{NETWORK}::{index + 1:x}")) == "ok"
+
+    assert_rate_limited(register(client, "eleventh", ip=f"{NETWORK}::abcd"), window=3600)
+    assert outcome(register(client, "eleventh", ip="2001:db8:1:3::1")) == "ok"
+
+
 # Aliases: every aliased password check counts
 
 
@@ -546,3 +652,16 @@ def test_behind_a_trusted_proxy_sessions_record_the_last_forwarded_address(proxi
     token = http_register(proxied_server, "recorded", **{"X-Forwarded-For": "10.0.0.1, 198.51.100.9"})
     listed = over_http(proxied_server, SESSIONS, Authorization=f"JWT {token}")["data"]["sessions"]
     assert listed == [{"ipAddress": "198.51.100.9"}]
+
+
+def test_behind_a_trusted_proxy_ipv6_clients_are_counted_by_their_64(proxied_server: Server) -> None:
+    http_register(proxied_server, "six")
+    for index in range(5):
+        forwarded = {"X-Forwarded-For": f"2001:db8:6:6::{index + 1:x}"}
+        assert outcome(http_login(proxied_server, "six", WRONG, **forwarded)) == "INVALID_CREDENTIALS"
+
+    assert_rate_limited(
+        http_login(proxied_server, "six", STRONG_PASSWORD, **{"X-Forwarded-For": "2001:db8:6:6::9"})
+    )
+    allowed = http_login(proxied_server, "six", STRONG_PASSWORD, **{"X-Forwarded-For": "2001:db8:6:7::1"})
+    assert outcome(allowed) == "ok"

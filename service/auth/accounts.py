@@ -1,5 +1,12 @@
-"""Registration and password login."""
+"""Registration and password login.
 
+Usernames and emails are one namespace of login identifiers: no two accounts share one, in
+any case, and a username holding ``@`` must be its own account's email; so a login reaches
+at most one account.
+"""
+
+import hashlib
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +19,21 @@ from ..uploads import UploadSettings, delete_picture
 from . import Auth
 from .passwords import MAX_LENGTH, password_problems
 from .sessions import TokenPair, revoke_all_sessions, start_session
-from .throttling import forget_events, login_buckets, registration_bucket, take_attempt
+from .throttling import (
+    forget_events,
+    is_known_client,
+    login_buckets,
+    registration_attempts_bucket,
+    registration_bucket,
+    remember_client,
+    take_attempt,
+)
 from .validation import lookup_key, normalize_email, normalize_username, username_skeleton
+
+USERNAME_TAKEN = "A user with that username already exists."
+USERNAME_LOOKS_TAKEN = "A user with a name that looks the same already exists."
+EMAIL_TAKEN = "A user with that email already exists."
+USERNAME_NOT_OWN_EMAIL = "A username containing @ must be the account's own email address."
 
 
 def register_user(
@@ -21,12 +41,31 @@ def register_user(
 ) -> TokenPair:
     """Create an account and log it in at once. Raises ``BadUserInput`` naming each bad field.
 
-    At most ``REGISTRATION_MAX_PER_IP`` accounts are created per client address and window;
-    a registration refused for its input does not count.
+    Every attempt counts against ``REGISTRATION_ATTEMPTS_PER_IP`` per client and window, and
+    at most ``REGISTRATION_MAX_PER_IP`` accounts are created; both are checked before the
+    input is, so a throttled client learns nothing about it. A registration refused for its
+    input counts as an attempt, not as an account.
     """
-    username, email = checked_new_account(username, email, password)
     now = utcnow()
-    registration = take_attempt([registration_bucket(auth.throttle, ip)], now)
+    events = take_attempt(
+        [registration_attempts_bucket(auth.throttle, ip), registration_bucket(auth.throttle, ip)], now
+    )
+    try:
+        user = _add_new_account(auth, username, email, password, now=now)
+    except BadUserInput:
+        db.session.rollback()
+        forget_events(events[1:])
+        db.session.commit()
+        raise
+    remember_client(user.id, ip, now)
+    pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    db.session.commit()
+    return pair
+
+
+def _add_new_account(auth: Auth, username: str, email: str, password: str, *, now: datetime) -> User:
+    """Check a new account's input and write its row (not committed)."""
+    username, email = checked_new_account(username, email, password)
     user = new_user(auth, username, email, password, date_joined=now, last_login=now)
     db.session.add(user)
     try:
@@ -34,13 +73,15 @@ def register_user(
     except IntegrityError:
         # Someone registered the same name or email since the check above.
         db.session.rollback()
-        forget_events(registration)
-        db.session.commit()
         taken = duplicate_problems(username=username, email=email)
         raise BadUserInput(taken or {"username": ["This account already exists."]}) from None
-    pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
-    db.session.commit()
-    return pair
+    # No unique index covers a username equal to another account's email, or one that looks
+    # like another's. With the row written, SQLite lets no other registration commit, so this
+    # second look sees every one that came in since the first (PostgreSQL: see lock_identifiers).
+    taken = duplicate_problems(username=username, email=email, exclude_id=user.id)
+    if taken:
+        raise BadUserInput(taken)
+    return user
 
 
 def checked_new_account(
@@ -52,14 +93,17 @@ def checked_new_account(
     """
     username, username_problems = normalize_username(username)
     email, email_problems = normalize_email(email)
+    if not username_problems and "@" in username and lookup_key(username) != lookup_key(email):
+        username_problems = [USERNAME_NOT_OWN_EMAIL]
     fields = {"username": username_problems, "email": email_problems}
     if not password:
         fields["password"] = ["Password is required."]
     elif apply_policy:
         fields["password"] = password_problems(password, username, email)
-    taken = duplicate_problems(
-        username=None if username_problems else username, email=None if email_problems else email
-    )
+    checked_username = None if username_problems else username
+    checked_email = None if email_problems else email
+    lock_identifiers(username=checked_username, email=checked_email)
+    taken = duplicate_problems(username=checked_username, email=checked_email)
     for name, problems in taken.items():
         fields[name] += problems
     if any(fields.values()):
@@ -105,17 +149,27 @@ def verify_password_throttled(
     """Check ``password`` for ``user`` under the brute-force limits; return the user when it matches.
 
     The attempt is counted before the hash is checked, so parallel guesses
-    count against each other; a success uncounts it and resets the
-    account+client counter. Upgrades a hash made with older parameters.
+    count against each other; a success uncounts it, resets the
+    account+client counter and remembers the client's network. A client
+    whose network logged in to the account within ``KNOWN_CLIENT_DAYS`` is
+    not refused by a full account-wide bucket (its failures still count
+    there), so strangers' guesses cannot lock the owner out. Upgrades a
+    hash made with older parameters.
     """
-    buckets = login_buckets(auth.throttle, account_key, ip)
-    attempt = take_attempt(buckets, utcnow())
+    now = utcnow()
+    account_ip, account, client = login_buckets(auth.throttle, account_key, ip)
+    # The same query for a missing account, so that the answer takes as long.
+    if is_known_client(user.id if user is not None else 0, ip, now):
+        attempt = take_attempt([account_ip, client], now, uncapped=[account])
+    else:
+        attempt = take_attempt([account_ip, account, client], now)
     if user is None:
         auth.passwords.waste_time(password)
         raise InvalidCredentials()
     if not auth.passwords.verify(user.password_hash, password) or not user.is_active:
         raise InvalidCredentials()
-    forget_events(attempt, reset=buckets[:1])
+    forget_events(attempt, reset=[account_ip])
+    remember_client(user.id, ip, now)
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = auth.passwords.hash(password)
     db.session.commit()
@@ -160,7 +214,11 @@ def delete_account(auth: Auth, user: User, *, password: str, ip: str, uploads: U
 
 
 def find_user_by_login(login: str) -> User | None:
-    """The user whose username, or failing that whose email, matches ``login`` case-insensitively."""
+    """The one user whose username or email matches ``login`` case-insensitively.
+
+    New accounts cannot share an identifier; should rows from before that rule
+    still do, the account with that email wins over one that took it as its name.
+    """
     key = lookup_key(login.strip())
     if "\x00" in key:
         return None  # no stored name holds NUL, and PostgreSQL refuses it even in a comparison
@@ -168,22 +226,56 @@ def find_user_by_login(login: str) -> User | None:
         sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key))
     ).all()
     for user in candidates:
-        if user.username_key == key:
+        if user.email_key == key:
             return user
     return candidates[0] if candidates else None
 
 
-def duplicate_problems(*, username: str | None, email: str | None) -> dict[str, list[str]]:
-    """``BadUserInput`` fields for a username or email that another account already has."""
-    conditions = []
+def duplicate_problems(
+    *, username: str | None, email: str | None, exclude_id: int | None = None
+) -> dict[str, list[str]]:
+    """``BadUserInput`` fields for a username or email that another account already has.
+
+    Either one taken as another account's username or email counts, and so does a
+    username that looks like another's (the same confusable skeleton).
+    """
+    keys = {lookup_key(value) for value in (username, email) if value is not None}
+    if not keys:
+        return {}
+    condition = sa.or_(User.username_key.in_(keys), User.email_key.in_(keys))
     if username is not None:
-        conditions.append(User.username_key == lookup_key(username))
-    if email is not None:
-        conditions.append(User.email_key == lookup_key(email))
-    taken = db.session.execute(sa.select(User.username_key, User.email_key).where(sa.or_(*conditions))).all()
+        condition = sa.or_(condition, User.username_skeleton == username_skeleton(username))
+    query = sa.select(User.username_key, User.email_key, User.username_skeleton).where(condition)
+    if exclude_id is not None:
+        query = query.where(User.id != exclude_id)
+    taken = db.session.execute(query).all()
     problems: dict[str, list[str]] = {}
-    if username is not None and any(row.username_key == lookup_key(username) for row in taken):
-        problems["username"] = ["A user with that username already exists."]
-    if email is not None and any(row.email_key == lookup_key(email) for row in taken):
-        problems["email"] = ["A user with that email already exists."]
+    if username is not None:
+        key = lookup_key(username)
+        if any(key in (row.username_key, row.email_key) for row in taken):
+            problems["username"] = [USERNAME_TAKEN]
+        elif any(row.username_skeleton == username_skeleton(username) for row in taken):
+            problems["username"] = [USERNAME_LOOKS_TAKEN]
+    if email is not None:
+        key = lookup_key(email)
+        if any(key in (row.username_key, row.email_key) for row in taken):
+            problems["email"] = [EMAIL_TAKEN]
     return problems
+
+
+def lock_identifiers(*, username: str | None = None, email: str | None = None) -> None:
+    """Make registrations and email changes claiming the same identifiers take turns until they commit.
+
+    PostgreSQL runs writers side by side, and no unique index spans the username and
+    email columns or the skeletons: a transaction-scoped advisory lock per identifier
+    makes the check that follows see the other's row. SQLite has one writer at a time,
+    and registration looks again once its row is written.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    names = [f"identifier\x1f{lookup_key(value)}" for value in (username, email) if value is not None]
+    if username is not None:
+        names.append(f"skeleton\x1f{username_skeleton(username)}")
+    digests = sorted(hashlib.sha256(name.encode()).hexdigest() for name in names)
+    for digest in digests:
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(int(digest[:15], 16))))

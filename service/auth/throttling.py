@@ -7,6 +7,7 @@ every deployment of this service already shares.)
 """
 
 import hashlib
+import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import RateLimited
 from ..extensions import db
-from ..models import RateEvent
+from ..models import KnownClient, RateEvent
+
+# A network this account logged in from this recently is not held back by the account-wide limit.
+KNOWN_CLIENT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class ThrottleSettings:
     login_account: Limit
     login_ip: Limit
     registration_ip: Limit
+    registration_attempts_ip: Limit
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ThrottleSettings":
@@ -42,6 +48,9 @@ class ThrottleSettings:
             login_account=Limit(config["LOGIN_ACCOUNT_MAX_FAILURES"], config["LOGIN_ACCOUNT_WINDOW"]),
             login_ip=Limit(config["LOGIN_IP_MAX_FAILURES"], config["LOGIN_IP_WINDOW"]),
             registration_ip=Limit(config["REGISTRATION_MAX_PER_IP"], config["REGISTRATION_WINDOW"]),
+            registration_attempts_ip=Limit(
+                config["REGISTRATION_ATTEMPTS_PER_IP"], config["REGISTRATION_WINDOW"]
+            ),
         )
 
 
@@ -57,29 +66,56 @@ class Bucket:
         return cls(hashlib.sha256("\x1f".join(parts).encode()).hexdigest(), limit)
 
 
+def client_network(ip: str) -> str:
+    """What limits count a client by: an IPv4 address, or the /64 network of an IPv6 address.
+
+    One IPv6 client usually holds a whole /64 and can pick a new address for every request.
+    An IPv4-mapped IPv6 address counts as its IPv4 address; anything unreadable as itself.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address), 64), strict=False))
+    return str(address)
+
+
 def login_buckets(settings: ThrottleSettings, account_key: str, ip: str) -> list[Bucket]:
     """Failed password checks count per account and client, per account, and per client."""
+    network = client_network(ip)
     return [
-        Bucket.named(settings.login_account_ip, "login-account-ip", account_key, ip),
+        Bucket.named(settings.login_account_ip, "login-account-ip", account_key, network),
         Bucket.named(settings.login_account, "login-account", account_key),
-        Bucket.named(settings.login_ip, "login-ip", ip),
+        Bucket.named(settings.login_ip, "login-ip", network),
     ]
 
 
 def registration_bucket(settings: ThrottleSettings, ip: str) -> Bucket:
-    return Bucket.named(settings.registration_ip, "registration-ip", ip)
+    """Accounts created per client."""
+    return Bucket.named(settings.registration_ip, "registration-ip", client_network(ip))
 
 
-def take_attempt(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
+def registration_attempts_bucket(settings: ThrottleSettings, ip: str) -> Bucket:
+    """``createUser`` attempts per client, whatever their outcome."""
+    return Bucket.named(settings.registration_attempts_ip, "registration-attempts-ip", client_network(ip))
+
+
+def take_attempt(
+    buckets: Sequence[Bucket], now: datetime, *, uncapped: Sequence[Bucket] = ()
+) -> list[RateEvent]:
     """Count one attempt in every bucket, or raise ``RateLimited`` (with the longest wait) if one is full.
 
     The attempt is written before the buckets are counted, in one
     transaction, so attempts that arrive together are serialised by the
     database and cannot all squeeze into the last free slot. A refused
-    attempt is not counted. Commits.
+    attempt is not counted. The attempt is counted in the ``uncapped``
+    buckets too, but a full one does not refuse it. Commits.
     """
-    _serialise(buckets)
-    events = record_events(buckets, now)
+    _serialise([*buckets, *uncapped])
+    events = record_events([*buckets, *uncapped], now)
     db.session.flush()
     waits = [wait for bucket in buckets if (wait := _seconds_until_free(bucket, now)) is not None]
     if waits:
@@ -110,6 +146,37 @@ def forget_events(events: Sequence[RateEvent], *, reset: Sequence[Bucket] = ()) 
         db.session.execute(sa.delete(RateEvent).where(RateEvent.id.in_(ids)))
     for bucket in reset:
         db.session.execute(sa.delete(RateEvent).where(RateEvent.bucket == bucket.key))
+
+
+def is_known_client(user_id: int, ip: str, now: datetime) -> bool:
+    """Whether the user logged in from this client's network within ``KNOWN_CLIENT_DAYS``."""
+    return (
+        db.session.scalar(
+            sa.select(KnownClient.id).where(
+                KnownClient.user_id == user_id,
+                KnownClient.network == _network_digest(ip),
+                KnownClient.last_login_at > now - timedelta(days=KNOWN_CLIENT_DAYS),
+            )
+        )
+        is not None
+    )
+
+
+def remember_client(user_id: int, ip: str, now: datetime) -> None:
+    """Record a successful login from this client's network (the caller commits).
+
+    One statement inserts or updates, so two logins at once cannot both insert.
+    """
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(KnownClient)
+        .values(user_id=user_id, network=_network_digest(ip), last_login_at=now)
+        .on_conflict_do_update(index_elements=["user_id", "network"], set_={"last_login_at": now})
+    )
+
+
+def _network_digest(ip: str) -> str:
+    return hashlib.sha256(client_network(ip).encode()).hexdigest()
 
 
 def _serialise(buckets: Sequence[Bucket]) -> None:
