@@ -18,7 +18,7 @@ from conftest import FAST_HASHING, STRONG_PASSWORD, TEST_SECRET_KEY, GraphQL, co
 from flask import Flask
 
 from service.extensions import db
-from service.models import LoginSession, RateEvent, User, utcnow
+from service.models import KnownClient, LoginSession, RateEvent, User, utcnow
 
 TOKEN_AUTH = """
 mutation Login($username: String!, $password: String!) {
@@ -489,3 +489,20 @@ def test_tokens_purge_with_nothing_to_remove_changes_nothing(app: Flask, gql: Gr
     assert result.exit_code == 0, result.output
     assert "Removed 0 ended sessions and 0 old rate-limit events." in result.output
     assert gql(WHOAMI, token=live["token"])["whoami"] == {"username": "ali"}
+
+
+def test_tokens_purge_forgets_known_client_networks_unused_for_30_days(app: Flask, gql: GraphQL) -> None:
+    user_id = int(gql.register("ali")["user"]["id"])
+    with app.app_context():
+        for network, age in (("c" * 64, 31), ("d" * 64, 29)):
+            last_login = utcnow() - timedelta(days=age)
+            db.session.add(KnownClient(user_id=user_id, network=network, last_login_at=last_login))
+        db.session.commit()
+
+    result = invoke(app, "tokens", "purge")
+
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 known client networks unused for 30 days." in result.output
+    with app.app_context():
+        networks = set(db.session.scalars(sa.select(KnownClient.network)))
+    assert "c" * 64 not in networks and "d" * 64 in networks

@@ -20,10 +20,12 @@ from server import Server, running_gunicorn
 
 REUSE_INTERVAL = 2
 TIMEOUT = 20
-RACERS = 8
+RACERS = 10
+# Races are won by timing; a few rounds make a rule that only holds sometimes show.
+ROUNDS = 3
 
 CREATE_USER = """
-mutation Register($input: CreateUserInput!) { createUser(input: $input) { token refreshToken } }
+mutation Register($input: CreateUserInput!) { createUser(input: $input) { token refreshToken payload } }
 """
 TOKEN_AUTH = """
 mutation Login($username: String!, $password: String!) {
@@ -54,6 +56,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Refreshing a rotated token again within 2 s is the two-tab case; later, it is theft."""
     with running_gunicorn(
         tmp_path_factory.mktemp("sessions"), workers=2, JWT_REFRESH_REUSE_INTERVAL=str(REUSE_INTERVAL)
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def grace_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The default two-tab window of 10 s: room for a burst of refreshes on a busy machine."""
+    with running_gunicorn(
+        tmp_path_factory.mktemp("grace"), workers=2, JWT_REFRESH_REUSE_INTERVAL="10"
     ) as server:
         yield server
 
@@ -130,39 +141,68 @@ def test_reusing_a_rotated_refresh_token_after_the_window_ends_the_whole_session
     assert not works(server, first)
 
 
-def test_two_tabs_refreshing_one_token_at_once_both_succeed_and_keep_the_session(server: Server) -> None:
+def test_two_tabs_refreshing_one_token_at_once_get_the_same_refresh_token_and_keep_the_session(
+    server: Server,
+) -> None:
     _, first = register(server)
 
     tab_one = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
     tab_two = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
 
-    assert tab_one["refreshToken"] != tab_two["refreshToken"]
+    assert tab_one["refreshToken"] == tab_two["refreshToken"]
     assert works(server, tab_one) and works(server, tab_two)
     assert "errors" not in refresh(server, tab_one["refreshToken"])
-    assert "errors" not in refresh(server, tab_two["refreshToken"])
 
 
-def test_simultaneous_refreshes_never_leave_two_live_successors(strict_server: Server) -> None:
-    _, first = register(strict_server)
+def refresh_all_at_once(server: Server, refresh_token: str) -> list[dict]:
+    """RACERS refreshes of one token, released together from as many threads."""
     barrier = threading.Barrier(RACERS)
     answers: list[Any] = [None] * RACERS
 
     def race(index: int) -> None:
         barrier.wait(timeout=TIMEOUT)
-        answers[index] = refresh(strict_server, first["refreshToken"])
+        answers[index] = refresh(server, refresh_token)
 
     threads = [threading.Thread(target=race, args=(index,)) for index in range(RACERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(TIMEOUT)
+    return answers
 
-    successors = [answer["data"]["refreshAccessToken"] for answer in answers if "errors" not in answer]
-    refused = [code(answer) for answer in answers if "errors" in answer]
-    assert len(successors) <= 1
-    assert set(refused) <= {"TOKEN_REVOKED"} and len(refused) >= RACERS - 1
-    live = [tokens for tokens in successors if "errors" not in refresh(strict_server, tokens["refreshToken"])]
-    assert len(live) <= 1
+
+def test_of_simultaneous_refreshes_of_one_token_without_a_window_exactly_one_succeeds(
+    strict_server: Server,
+) -> None:
+    for _ in range(ROUNDS):
+        _, first = register(strict_server)
+
+        answers = refresh_all_at_once(strict_server, first["refreshToken"])
+
+        successors = [data(answer)["refreshAccessToken"] for answer in answers if "errors" not in answer]
+        assert len(successors) == 1, answers
+        assert [code(answer) for answer in answers if "errors" in answer] == ["TOKEN_REVOKED"] * (RACERS - 1)
+        # The other refreshes were reuses, so the session has been ended as stolen.
+        assert_ended(strict_server, successors[0])
+
+
+def test_simultaneous_refreshes_within_the_window_all_get_one_successor(grace_server: Server) -> None:
+    for _ in range(ROUNDS):
+        _, first = register(grace_server)
+
+        answers = refresh_all_at_once(grace_server, first["refreshToken"])
+
+        successors = [data(answer)["refreshAccessToken"] for answer in answers]
+        assert len({tokens["refreshToken"] for tokens in successors}) == 1
+        assert all(works(grace_server, tokens) for tokens in successors)
+        assert "errors" not in refresh(grace_server, successors[0]["refreshToken"])
+        assert (
+            grace_server.scalar(
+                "SELECT count(*) FROM refresh_tokens WHERE session_id = :sid AND used_at IS NULL",
+                sid=first["payload"]["sid"],
+            )
+            == 1
+        )
 
 
 def test_logout_everywhere_ends_every_session_and_refuses_every_earlier_access_token(server: Server) -> None:

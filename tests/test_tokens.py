@@ -117,10 +117,11 @@ BAD_ACCESS_TOKENS = [
     pytest.param(lambda token: "a.b.c", id="three garbage parts"),
     *[
         pytest.param(missing(claim), id=f"no {claim}")
-        for claim in ("exp", "iat", "sub", "sid", "username", "origIat")
+        for claim in ("exp", "iat", "sub", "sid", "skey", "username", "origIat")
     ],
     pytest.param(changed(sub="ali"), id="sub not a user id"),
     pytest.param(changed(sid="1"), id="sid a string"),
+    pytest.param(changed(skey=42), id="skey a number"),
     pytest.param(changed(origIat="yesterday"), id="origIat a string"),
     pytest.param(changed(username=42), id="username a number"),
 ]
@@ -430,6 +431,20 @@ def test_a_users_forged_token_is_not_read_as_another_user(gql: GraphQL) -> None:
     forged = resigned(ali["token"], key=OTHER_KEY, sub=bea["payload"]["sub"], username="bea")
     error = gql.error(WHOAMI, token=forged)
     assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "invalid"}
+
+
+def test_access_tokens_carry_their_sessions_key_and_a_changed_key_is_refused_as_revoked(
+    gql: GraphQL,
+) -> None:
+    login = gql.register()
+    refreshed = refresh(gql, REFRESH_ACCESS_TOKEN, login["refreshToken"])
+    assert re.fullmatch(r"[0-9a-f]{32}", login["payload"]["skey"])
+    assert refreshed["payload"]["skey"] == login["payload"]["skey"]
+    assert gql.register("bea")["payload"]["skey"] != login["payload"]["skey"]
+
+    error = gql.error(WHOAMI, token=resigned(refreshed["token"], skey="0" * 32))
+
+    assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
 
 
 @pytest.mark.parametrize(

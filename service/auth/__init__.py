@@ -35,6 +35,7 @@ class Auth:
                 leeway=config["JWT_LEEWAY"],
                 reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
                 session_max_lifetime=config["SESSION_MAX_LIFETIME"],
+                max_sessions_per_user=config["SESSION_MAX_PER_USER"],
             ),
             throttle=ThrottleSettings.from_config(config),
         )

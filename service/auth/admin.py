@@ -6,11 +6,11 @@ import sqlalchemy as sa
 
 from ..errors import BadUserInput
 from ..extensions import db
-from ..models import LoginSession, RateEvent, User, utcnow
+from ..models import KnownClient, LoginSession, RateEvent, User, utcnow
 from . import Auth
 from .accounts import checked_new_account, new_user
 from .passwords import password_problems
-from .sessions import revoke_all_sessions
+from .sessions import revoke_all_sessions, wipe_sealed_successors
 from .validation import lookup_key, parse_id
 
 
@@ -63,11 +63,13 @@ def find_user(login: str) -> User | None:
 
 
 def purge_sessions(
-    *, refresh_lifetime: int, session_max_lifetime: int, longest_window: int
+    *, refresh_lifetime: int, session_max_lifetime: int, longest_window: int, reuse_interval: int
 ) -> dict[str, int]:
     """Delete ended sessions (revoked, past their absolute lifetime, or idle past the refresh
-    lifetime) with their refresh tokens, and rate-limit events older than every window. Commits.
+    lifetime) with their refresh tokens, rate-limit events older than every window, and known
+    client networks unused for 30 days; forget sealed successors past the reuse window. Commits.
     """
+    known_client_days = 30  # how long a network from which a login succeeded counts as known
     now = utcnow()
     last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
     ended = sa.or_(
@@ -79,8 +81,12 @@ def purge_sessions(
     events = db.session.execute(
         sa.delete(RateEvent).where(RateEvent.created_at <= _ago(now, longest_window))
     ).rowcount
+    known_clients = db.session.execute(
+        sa.delete(KnownClient).where(KnownClient.last_login_at <= _ago(now, known_client_days * 24 * 3600))
+    ).rowcount
+    wipe_sealed_successors(reuse_interval, now=now)
     db.session.commit()
-    return {"sessions": sessions, "rate_events": events}
+    return {"sessions": sessions, "rate_events": events, "known_clients": known_clients}
 
 
 def _ago(now: datetime, seconds: int) -> datetime:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from ..errors import TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
 from ..models import LoginSession, User
-from .tokens import TokenSettings, decode_access_token
+from .tokens import TokenSettings, decode_access_token, unix_time
 
 SCHEMES = ("jwt", "bearer")
 
@@ -33,16 +33,26 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[User, dict[
     """The user and claims of a usable access token.
 
     Beyond the signature and expiry, the token's session must still be live
-    and its user active, found with one primary-key join. Raises
+    and its user active, found with one primary-key join. The session must
+    also be the very one the token was issued for: its random key and its
+    login time must match the token's ``skey`` and ``origIat``. Raises
     ``TokenExpired``, ``TokenInvalid`` or ``TokenRevoked``.
     """
     claims = decode_access_token(settings, token)
+    # A plain comparison of ``skey`` is enough: the claim sits under the signature, so nobody
+    # can try keys one after another against it.
     row = db.session.execute(
-        sa.select(User, LoginSession.revoked_at)
+        sa.select(User, LoginSession.revoked_at, LoginSession.session_key, LoginSession.created_at)
         .join(LoginSession, LoginSession.user_id == User.id)
         .where(User.id == int(claims["sub"]), LoginSession.id == claims["sid"])
     ).first()
-    if row is None or row.revoked_at is not None or not row.User.is_active:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not row.User.is_active
+        or row.session_key != claims["skey"]
+        or unix_time(row.created_at) != claims["origIat"]
+    ):
         raise TokenRevoked("The token has been revoked.")
     return row.User, claims
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 
 from ..errors import BadUserInput, TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
@@ -15,6 +16,7 @@ from .tokens import TokenSettings, issue_access_token, new_refresh_token, unix_t
 
 # What ``new_refresh_token`` makes (43 characters); anything else is refused unread.
 REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,128}")
+REUSED = "This refresh token was already used, so the session has been ended; sign in again."
 
 
 @dataclass
@@ -40,21 +42,44 @@ def token_digest(raw: str) -> str:
 def start_session(
     settings: TokenSettings, user: User, *, now: datetime, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
-    """Open a session for ``user`` and issue its first token pair (the caller commits)."""
+    """Open a session for ``user`` and issue its first token pair (the caller commits).
+
+    Past ``max_sessions_per_user`` live sessions, the user's oldest ones end.
+    """
     # PostgreSQL cannot store NUL in text; a header can still carry one.
     user_agent, ip = user_agent.replace("\x00", ""), ip.replace("\x00", "")
     session = LoginSession(user=user, created_at=now, user_agent=user_agent[:512], ip_address=ip[:45])
     db.session.add(session)
     db.session.flush()
-    return _issue_pair(settings, session, now)
+    _end_sessions_beyond_limit(settings, session, now)
+    return _issue_pair(settings, session, now, new_refresh_token())
+
+
+def _end_sessions_beyond_limit(settings: TokenSettings, newest: LoginSession, now: datetime) -> None:
+    """Revoke the oldest live sessions of ``newest``'s user that do not fit in the limit beside it."""
+    beyond = db.session.scalars(
+        _live_sessions_query(settings, newest.user_id, now)
+        .with_only_columns(LoginSession.id)
+        .where(LoginSession.id != newest.id)
+        .offset(settings.max_sessions_per_user - 1)
+    ).all()
+    if beyond:
+        db.session.execute(
+            sa.update(LoginSession)
+            .where(LoginSession.id.in_(beyond))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) -> TokenPair:
     """Swap a refresh token for a new pair; the token sent is used up.
 
     Presenting a token that was already rotated away means two parties hold
-    it, so the whole session is revoked, unless the earlier refresh happened
-    within ``reuse_interval`` seconds (two tabs refreshing at once). Commits.
+    it, so the whole session is revoked; unless the earlier refresh happened
+    less than ``reuse_interval`` seconds ago (two tabs refreshing at once):
+    then the reuse gets the very refresh token the first refresh got, so a
+    session never has two live chains. Commits.
     """
     record = _find_refresh_token(raw)
     session = record.session
@@ -64,27 +89,74 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
         raise TokenExpired("The refresh token has expired; sign in again.")
     if session_ends_at(settings, session) <= now:
         raise TokenExpired("The session has reached its maximum lifetime; sign in again.")
-    # Marking the token used only if nobody else just did guards against
-    # concurrent refreshes both rotating it outside the reuse window.
+    successor = new_refresh_token()
+    # Marking the token used only if nobody else just did lets exactly one refresh rotate it,
+    # however many race; its successor is kept, sealed, for a reuse within the window.
     claimed = db.session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.id == record.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
+        .values(used_at=now, successor_sealed=_seal(settings, successor))
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        db.session.refresh(record)
-        used_at = record.used_at
-        if used_at is None or (now - used_at).total_seconds() > settings.reuse_interval:
-            session.revoked_at = now
-            db.session.commit()
-            raise TokenRevoked(
-                "This refresh token was already used, so the session has been ended; sign in again."
-            )
+        return _reissue_successor(settings, record, now)
     session.last_refreshed_at = now
-    pair = _issue_pair(settings, session, now)
+    wipe_sealed_successors(settings.reuse_interval, now=now, session_id=session.id)
+    pair = _issue_pair(settings, session, now, successor)
     db.session.commit()
     return pair
+
+
+def _reissue_successor(settings: TokenSettings, record: RefreshToken, now: datetime) -> TokenPair:
+    """A reuse of a rotated token: within the window, a new access token and the same successor;
+    otherwise theft, and the session ends. Commits."""
+    session = record.session
+    db.session.refresh(record)
+    db.session.refresh(session)
+    successor = _unseal(settings, record, now)
+    if successor is None or session.revoked_at is not None:
+        session.revoked_at = session.revoked_at or now
+        db.session.commit()
+        raise TokenRevoked(REUSED)
+    # The successor was stored when this token was used, with the expiry computed here.
+    expires_at = min(
+        record.used_at + timedelta(seconds=settings.refresh_lifetime), session_ends_at(settings, session)
+    )
+    pair = _token_pair(settings, session, successor, expires_at, now)
+    db.session.commit()  # writes nothing; ends the transaction the claim attempt opened
+    return pair
+
+
+def _seal(settings: TokenSettings, successor: str) -> str | None:
+    """The successor encrypted for the reuse window; nothing when there is no window."""
+    if settings.reuse_interval <= 0:
+        return None
+    return settings.successor_sealer.encrypt(successor.encode()).decode()
+
+
+def _unseal(settings: TokenSettings, record: RefreshToken, now: datetime) -> str | None:
+    """The successor of a rotated token if the reuse window is still open, else None."""
+    if record.used_at is None or record.successor_sealed is None or settings.reuse_interval <= 0:
+        return None
+    if (now - record.used_at).total_seconds() >= settings.reuse_interval:
+        return None
+    try:
+        return settings.successor_sealer.decrypt(record.successor_sealed.encode()).decode()
+    except InvalidToken:  # sealed under another SECRET_KEY
+        return None
+
+
+def wipe_sealed_successors(reuse_interval: int, *, now: datetime, session_id: int | None = None) -> int:
+    """Forget the sealed successors whose reuse window has passed (of one session, or all). No commit."""
+    query = sa.update(RefreshToken).where(
+        RefreshToken.successor_sealed.is_not(None),
+        RefreshToken.used_at <= now - timedelta(seconds=reuse_interval),
+    )
+    if session_id is not None:
+        query = query.where(RefreshToken.session_id == session_id)
+    return db.session.execute(
+        query.values(successor_sealed=None).execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def revoke_refresh_token(raw: str, *, now: datetime) -> datetime:
@@ -116,18 +188,20 @@ def log_out_everywhere(user: User, *, now: datetime) -> datetime:
 
 def live_sessions(settings: TokenSettings, user: User, *, now: datetime) -> list[LoginSession]:
     """The user's sessions that can still be refreshed, newest first."""
+    return list(db.session.scalars(_live_sessions_query(settings, user.id, now)))
+
+
+def _live_sessions_query(settings: TokenSettings, user_id: int, now: datetime) -> sa.Select:
     last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
-    return list(
-        db.session.scalars(
-            sa.select(LoginSession)
-            .where(
-                LoginSession.user_id == user.id,
-                LoginSession.revoked_at.is_(None),
-                LoginSession.created_at > now - timedelta(seconds=settings.session_max_lifetime),
-                last_active > now - timedelta(seconds=settings.refresh_lifetime),
-            )
-            .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
+    return (
+        sa.select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.created_at > now - timedelta(seconds=settings.session_max_lifetime),
+            last_active > now - timedelta(seconds=settings.refresh_lifetime),
         )
+        .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
     )
 
 
@@ -155,18 +229,25 @@ def _find_refresh_token(raw: str) -> RefreshToken:
     return record
 
 
-def _issue_pair(settings: TokenSettings, session: LoginSession, now: datetime) -> TokenPair:
-    raw = new_refresh_token()
+def _issue_pair(settings: TokenSettings, session: LoginSession, now: datetime, raw: str) -> TokenPair:
+    """Store the refresh token ``raw`` for ``session`` and pair it with a new access token."""
     expires_at = min(now + timedelta(seconds=settings.refresh_lifetime), session_ends_at(settings, session))
     db.session.add(
         RefreshToken(session=session, token_hash=token_digest(raw), created_at=now, expires_at=expires_at)
     )
+    return _token_pair(settings, session, raw, expires_at, now)
+
+
+def _token_pair(
+    settings: TokenSettings, session: LoginSession, raw: str, expires_at: datetime, now: datetime
+) -> TokenPair:
     user = session.user
     token, payload = issue_access_token(
         settings,
         user_id=user.id,
         username=user.username,
         session_id=session.id,
+        session_key=session.session_key,
         session_started=session.created_at,
         now=now,
     )

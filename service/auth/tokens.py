@@ -1,18 +1,22 @@
 """JSON Web Tokens: issuing and checking access tokens with PyJWT."""
 
+import base64
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import jwt
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import TokenExpired, TokenInvalid
 from .validation import parse_id
 
 # Claims every access token must carry to be accepted.
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "username", "origIat"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "skey", "username", "origIat"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,20 @@ class TokenSettings:
     reuse_interval: int = 10
     # A session ends this long after its login, however often it was refreshed.
     session_max_lifetime: int = 30 * 24 * 3600
+    # A login beyond this many live sessions ends the user's oldest one.
+    max_sessions_per_user: int = 50
+    # Seals the successor of a rotated refresh token for the reuse window; derived from ``key``.
+    successor_sealer: Fernet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "successor_sealer", successor_sealer(self.key))
+
+
+def successor_sealer(key: bytes) -> Fernet:
+    """The Fernet key that encrypts successor refresh tokens at rest: HKDF-SHA256 of the signing key."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"refresh-token-successor")
+    derived = hkdf.derive(key)
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def unix_time(moment: datetime) -> int:
@@ -42,13 +60,15 @@ def issue_access_token(
     user_id: int,
     username: str,
     session_id: int,
+    session_key: str,
     session_started: datetime,
     now: datetime,
 ) -> tuple[str, dict[str, Any]]:
     """Sign an access token for a user's session; return it with its payload.
 
     ``origIat`` is when the session's login happened, kept across refreshes
-    as django-graphql-jwt did.
+    as django-graphql-jwt did; ``skey`` is the session's random key, which
+    binds the token to that one session even if its id were ever reused.
     """
     issued_at = unix_time(now)
     payload: dict[str, Any] = {
@@ -58,6 +78,7 @@ def issue_access_token(
         "iat": issued_at,
         "sub": str(user_id),
         "sid": session_id,
+        "skey": session_key,
         "jti": uuid.uuid4().hex,
     }
     if settings.issuer:
@@ -92,6 +113,7 @@ def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     if not (
         parse_id(payload["sub"]) is not None
         and isinstance(payload["sid"], int)
+        and isinstance(payload["skey"], str)
         and isinstance(payload["origIat"], int)
         and isinstance(payload["username"], str)
     ):
