@@ -1,4 +1,4 @@
-"""Operators' commands: ``flask --app wsgi users ...`` and ``flask --app wsgi tokens purge``."""
+"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge`` and ``uploads prune``."""
 
 import os
 import sys
@@ -12,16 +12,19 @@ from .auth.admin import create_superuser, find_user, purge_sessions, set_active,
 from .errors import BadUserInput
 from .extensions import db
 from .models import User
+from .uploads import prune_unreferenced_pictures
 
 PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
 
 users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Manage sessions and refresh tokens.")
+uploads = AppGroup("uploads", help="Manage uploaded files.")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(tokens)
+    app.cli.add_command(uploads)
 
 
 def _fail_on_bad_input(error: BadUserInput) -> None:
@@ -137,7 +140,8 @@ def activate_command(username: str) -> None:
 
 @tokens.command("purge")
 def purge_command() -> None:
-    """Delete ended sessions with their refresh tokens, and rate-limit events past every window."""
+    """Delete ended sessions with their refresh tokens, rate-limit events past every window,
+    and known client networks unused for 30 days."""
     config = current_app.config
     removed = purge_sessions(
         refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
@@ -148,10 +152,26 @@ def purge_command() -> None:
             config["LOGIN_IP_WINDOW"],
             config["REGISTRATION_WINDOW"],
         ),
+        reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
     )
     click.echo(
         f"Removed {removed['sessions']} ended sessions and {removed['rate_events']} old rate-limit events."
     )
+    click.echo(f"Removed {removed['known_clients']} known client networks unused for 30 days.")
+
+
+@uploads.command("prune")
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=0),
+    default=3600,
+    show_default=True,
+    help="Only files last written at least this many seconds ago, so an upload in flight is safe.",
+)
+def prune_command(older_than: int) -> None:
+    """Delete picture files (and leftover temporary files) that no account references."""
+    removed = prune_unreferenced_pictures(current_app.extensions["uploads"].folder, older_than)
+    click.echo(f"Removed {removed} unreferenced picture files.")
 
 
 def _yes(flag: bool) -> str:

@@ -3,6 +3,8 @@
 import os
 import re
 import secrets
+import stat
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,16 +12,22 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, send_from_directory
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from werkzeug.exceptions import NotFound
 
 from .errors import BadUserInput
+from .extensions import db
+from .models import User
 
 PICTURE_FOLDER = "profile_pics"
 # What the service accepts, told from the content, and the extension it writes for each.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 STORED_NAME = re.compile(rf"{PICTURE_FOLDER}/[0-9a-f]{{32}}\.(?:{'|'.join(EXTENSIONS.values())})")
+# The temporary file a picture is written to before it is renamed into place.
+TEMPORARY_NAME = re.compile(rf"\.[0-9a-f]{{32}}\.(?:{'|'.join(EXTENSIONS.values())})\.part")
+PRUNE_BATCH = 500
 SAVE_OPTIONS = {"JPEG": {"quality": 90}, "WEBP": {"quality": 90}}
 CACHE_SECONDS = 365 * 24 * 3600
 FILE_MODE = 0o644
@@ -34,6 +42,7 @@ class UploadSettings:
     folder: Path
     max_bytes: int
     max_pixels: int
+    max_side: int = 1024
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "UploadSettings":
@@ -41,6 +50,7 @@ class UploadSettings:
             folder=Path(config["UPLOAD_FOLDER"]).resolve(),
             max_bytes=config["MAX_UPLOAD_SIZE"],
             max_pixels=config["MAX_IMAGE_PIXELS"],
+            max_side=config["PROFILE_PICTURE_MAX_SIDE"],
         )
 
 
@@ -58,27 +68,39 @@ def read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
     return data
 
 
-def clean_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
-    """The picture, upright and stripped of all metadata, with the format it came in.
+def clean_image(data: bytes, max_pixels: int, max_side: int) -> tuple[Image.Image, str]:
+    """The picture, upright, at most ``max_side`` pixels on its long side, without any metadata.
 
-    The format is told from the bytes alone; truncated or corrupt files,
-    other formats and images over ``max_pixels`` are refused.
+    Also the format it came in, told from the bytes alone. Truncated or corrupt
+    files, other formats and images over ``max_pixels`` are refused; the last
+    from the header, before anything is decoded. The full-size picture is
+    decoded once (a JPEG at the smallest scale libjpeg can give that is not
+    below the target) and never copied at full size.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data), formats=list(EXTENSIONS)) as probe:
-                image_format = probe.format
-                width, height = probe.size
+            with Image.open(BytesIO(data), formats=list(EXTENSIONS)) as image:
+                image_format = image.format
+                width, height = image.size
                 if width * height > max_pixels:
                     raise picture_problem(
                         f"The image is {width}x{height} pixels; at most {max_pixels:,} pixels are allowed."
                     )
-                probe.verify()
-            with Image.open(BytesIO(data), formats=[image_format]) as image:
+                target = _fitted_size(image.size, max_side)
                 image.seek(0)  # animated images keep their first frame
+                if image_format == "JPEG":
+                    image.draft(None, target)
+                # load() decodes every pixel of the first frame; with LOAD_TRUNCATED_IMAGES
+                # off it fails on truncated data, and zlib's and libjpeg's checks on corrupt data.
                 image.load()
-                clean = _without_metadata(ImageOps.exif_transpose(image), image_format)
+                orientation = image.getexif().get(ExifTags.Base.Orientation)
+                small = _downscaled(image, target, _stored_mode(image, image_format))
+                if orientation in ORIENTATION_TRANSPOSES:
+                    small = small.transpose(ORIENTATION_TRANSPOSES[orientation])
+                # A new image holding only the pixels: no EXIF (GPS), ICC, XMP or comments survive.
+                clean = Image.new(small.mode, small.size)
+                clean.paste(small)
     except UnidentifiedImageError:
         raise picture_problem("The file is not a PNG, JPEG, WebP or GIF image.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -88,20 +110,64 @@ def clean_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     return clean, image_format
 
 
-def _without_metadata(image: Image.Image, image_format: str) -> Image.Image:
-    """A new image holding only the pixels: no EXIF (GPS), ICC, XMP or comments survive."""
-    mode = (
-        "RGB"
-        if image_format == "JPEG"
-        else ("RGBA" if image.mode not in ("RGB", "RGBA", "L") else image.mode)
-    )
-    pixels = image.convert(mode)
-    return Image.frombytes(mode, pixels.size, pixels.tobytes())
+# EXIF orientation -> the transposition that turns the picture upright (as ImageOps.exif_transpose).
+ORIENTATION_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Rows converted at a time when a picture changes mode on the way down.
+STRIP_ROWS = 256
+
+
+def _fitted_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled down, aspect ratio kept, so that its long side is at most ``max_side``."""
+    width, height = size
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return size
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _stored_mode(image: Image.Image, image_format: str) -> str:
+    if image_format == "JPEG":
+        return "RGB"
+    return image.mode if image.mode in ("RGB", "RGBA", "L") else "RGBA"
+
+
+def _downscaled(image: Image.Image, target: tuple[int, int], mode: str) -> Image.Image:
+    """``image`` in ``mode`` at ``target`` size, without a full-size copy.
+
+    It is first shrunk by the largest whole factor that stays at or above the
+    target (box averaging, converted a strip of rows at a time), then resized
+    with Lanczos to the exact size.
+    """
+    width, height = image.size
+    factor = max(1, min(width // target[0], height // target[1]))
+    if factor == 1 and image.mode == mode:
+        reduced = image
+    else:
+        reduced = Image.new(mode, (-(-width // factor), -(-height // factor)))
+        rows = factor * max(1, STRIP_ROWS // factor)
+        for top in range(0, height, rows):
+            strip = image.crop((0, top, width, min(top + rows, height)))
+            if strip.mode != mode:
+                strip = strip.convert(mode)
+            reduced.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+    if reduced.size != target:
+        reduced = reduced.resize(target, Image.Resampling.LANCZOS)
+    return reduced
 
 
 def store_picture(upload: IO[bytes], settings: UploadSettings) -> str:
     """Check, re-encode and write an uploaded picture; return its path relative to the upload folder."""
-    image, image_format = clean_image(read_limited(upload, settings.max_bytes), settings.max_pixels)
+    data = read_limited(upload, settings.max_bytes)
+    image, image_format = clean_image(data, settings.max_pixels, settings.max_side)
+    del data  # the upload's bytes are not needed while the picture is encoded
     relative = f"{PICTURE_FOLDER}/{secrets.token_hex(16)}.{EXTENSIONS[image_format]}"
     target = settings.folder / relative
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +185,39 @@ def delete_picture(folder: Path, relative: str | None) -> None:
     """Remove a stored picture's file, if it is one of ours and still there."""
     if relative and STORED_NAME.fullmatch(relative):
         (folder / relative).unlink(missing_ok=True)
+
+
+def prune_unreferenced_pictures(folder: Path, older_than: int) -> int:
+    """Delete the picture files no account references, written at least ``older_than`` seconds ago.
+
+    Leftover temporary files count too; files the service did not name are
+    left alone. Younger files are kept because an upload in flight has written
+    its file but not yet committed its reference. Returns how many were deleted.
+    """
+    pictures = folder / PICTURE_FOLDER
+    if not pictures.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    stale: dict[str, Path] = {}
+    for entry in pictures.iterdir():
+        relative = f"{PICTURE_FOLDER}/{entry.name}"
+        if not (STORED_NAME.fullmatch(relative) or TEMPORARY_NAME.fullmatch(entry.name)):
+            continue
+        try:
+            status = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(status.st_mode) and status.st_mtime <= cutoff:
+            stale[relative] = entry
+    names = list(stale)
+    for start in range(0, len(names), PRUNE_BATCH):
+        batch = names[start : start + PRUNE_BATCH]
+        query = sa.select(User.profile_picture).where(User.profile_picture.in_(batch))
+        for referenced in db.session.scalars(query):
+            stale.pop(referenced, None)
+    for entry in stale.values():
+        entry.unlink(missing_ok=True)
+    return len(stale)
 
 
 @bp.get("/uploads/<path:filename>")

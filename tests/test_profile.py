@@ -425,3 +425,28 @@ def test_the_picture_url_follows_x_forwarded_proto_only_behind_a_trusted_proxy(t
     url = picture_url(client, token, FORWARDED)
 
     assert url.startswith(f"{scheme}accounts.example.com/uploads/profile_pics/")
+
+
+FORGED = {
+    "Host": "evil.example",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "http",
+    "X-Forwarded-For": "203.0.113.9",
+}
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+@pytest.mark.parametrize("public_url", ["https://accounts.example.com", "https://example.com/accounts"])
+def test_the_picture_url_starts_with_public_url_whatever_host_and_x_forwarded_host_say(
+    tmp_path, proxies, public_url
+):
+    app = make_app(tmp_path, TRUSTED_PROXY_COUNT=proxies, PUBLIC_URL=public_url)
+    client = app.test_client()
+    gql = GraphQL(client)
+    token = gql.register("nikta")["token"]
+
+    url = picture_url(client, token, FORGED)
+
+    assert url.startswith(f"{public_url}/uploads/profile_pics/"), url
+    assert me(gql, token)["profilePictureUrl"] == url
+    assert gql(WHOAMI_PROFILE, token=token, headers=FORGED)["whoami"]["profilePictureUrl"] == url

@@ -2,13 +2,14 @@
 
 from typing import IO, Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BadUserInput
 from ..extensions import db
 from ..models import GENDERS, User
 from ..uploads import UploadSettings, delete_picture, store_picture
-from .accounts import duplicate_problems
+from .accounts import duplicate_problems, lock_identifiers
 from .validation import lookup_key, normalize_email
 
 TEXT_FIELDS = {
@@ -32,6 +33,9 @@ def update_profile(
 
     The new picture is written before the commit and deleted again if the
     commit fails; the old picture's file is deleted only after it succeeds.
+    The picture column changes only if it still holds what this request read
+    (compare-and-set), so of two parallel changes one wins and the other
+    fails, leaving no file that nobody references.
     """
     values, problems = _checked_values(user, changes)
     if picture is not None and remove_picture:
@@ -41,11 +45,12 @@ def update_profile(
 
     old_picture = user.profile_picture
     new_picture = store_picture(picture, uploads) if picture is not None else None
-    for name, value in values.items():
-        setattr(user, name, value)
-    if new_picture is not None or remove_picture:
-        user.profile_picture = new_picture
+    changes_picture = new_picture is not None or remove_picture
     try:
+        for name, value in values.items():
+            setattr(user, name, value)
+        if changes_picture and not _swap_picture(user.id, old_picture, new_picture):
+            raise BadUserInput({"profilePicture": [PICTURE_RACE_MESSAGE]})
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -55,9 +60,24 @@ def update_profile(
         db.session.rollback()
         delete_picture(uploads.folder, new_picture)
         raise
-    if user.profile_picture != old_picture:
+    if changes_picture:
         delete_picture(uploads.folder, old_picture)
     return user
+
+
+PICTURE_RACE_MESSAGE = "Another request changed the picture at the same time; send it again."
+
+
+def _swap_picture(user_id: int, old: str | None, new: str | None) -> bool:
+    """Set the user's picture to ``new`` if it is still ``old``; False if another request changed it."""
+    still_old = User.profile_picture.is_(None) if old is None else User.profile_picture == old
+    swapped = db.session.execute(
+        sa.update(User)
+        .where(User.id == user_id, still_old)
+        .values(profile_picture=new)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return swapped == 1
 
 
 def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -84,7 +104,9 @@ def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any]
     if changes.get("email") is not None:
         email, email_problems = normalize_email(changes["email"])
         if not email_problems and lookup_key(email) != user.email_key:
-            taken = duplicate_problems(username=None, email=email)
+            # Another account's username counts as taken too (one namespace of login identifiers).
+            lock_identifiers(email=email)
+            taken = duplicate_problems(username=None, email=email, exclude_id=user.id)
             email_problems = taken.get("email", [])
         if email_problems:
             problems["email"] = email_problems

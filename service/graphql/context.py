@@ -18,7 +18,8 @@ class GraphQLContext:
     identity: Identity
     client_ip: str = ""
     user_agent: str = ""
-    # The service's own address, ending in "/", for absolute URLs such as profilePictureUrl.
+    # The service's own address, ending in "/", for absolute URLs such as profilePictureUrl:
+    # PUBLIC_URL when it is set, otherwise the address the request came to.
     base_url: str = "/"
 
     def require_user(self) -> User:
