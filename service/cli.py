@@ -168,10 +168,15 @@ def purge_command() -> None:
     show_default=True,
     help="Only files last written at least this many seconds ago, so an upload in flight is safe.",
 )
-def prune_command(older_than: int) -> None:
-    """Delete picture files (and leftover temporary files) that no account references."""
-    removed = prune_unreferenced_pictures(current_app.extensions["uploads"].folder, older_than)
-    click.echo(f"Removed {removed} unreferenced picture files.")
+@click.option("--dry-run", is_flag=True, help="Only list the files that would be deleted.")
+def prune_command(older_than: int, dry_run: bool) -> None:
+    """Delete the files in the upload folder that no account references (lost uploads, leftovers)."""
+    removed = prune_unreferenced_pictures(
+        current_app.extensions["uploads"].folder, older_than, dry_run=dry_run
+    )
+    for name in removed:
+        click.echo(f"{'Would remove' if dry_run else 'Removed'} {name}")
+    click.echo(f"{'Would remove' if dry_run else 'Removed'} {len(removed)} unreferenced files.")
 
 
 def _yes(flag: bool) -> str:

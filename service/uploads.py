@@ -187,37 +187,40 @@ def delete_picture(folder: Path, relative: str | None) -> None:
         (folder / relative).unlink(missing_ok=True)
 
 
-def prune_unreferenced_pictures(folder: Path, older_than: int) -> int:
-    """Delete the picture files no account references, written at least ``older_than`` seconds ago.
+def prune_unreferenced_pictures(folder: Path, older_than: int, *, dry_run: bool = False) -> list[str]:
+    """Delete the files in the upload folder that no account references, written at least
+    ``older_than`` seconds ago; return their paths relative to the folder.
 
-    Leftover temporary files count too; files the service did not name are
-    left alone. Younger files are kept because an upload in flight has written
-    its file but not yet committed its reference. Returns how many were deleted.
+    The folder belongs to the service, so any file in it (in any subfolder) that
+    no ``profile_picture`` names is garbage: a picture whose request failed or
+    lost a race, a worker's leftover ``.part`` file, a stray copy. Dotfiles other
+    than those temporary files (``.gitkeep``) are kept. Younger files are kept
+    because an upload in flight has written its file but not yet committed its
+    reference. ``dry_run`` only lists them.
     """
-    pictures = folder / PICTURE_FOLDER
-    if not pictures.is_dir():
-        return 0
+    if not folder.is_dir():
+        return []
     cutoff = time.time() - older_than
     stale: dict[str, Path] = {}
-    for entry in pictures.iterdir():
-        relative = f"{PICTURE_FOLDER}/{entry.name}"
-        if not (STORED_NAME.fullmatch(relative) or TEMPORARY_NAME.fullmatch(entry.name)):
+    for entry in folder.rglob("*"):
+        if entry.name.startswith(".") and not TEMPORARY_NAME.fullmatch(entry.name):
             continue
         try:
             status = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
         if stat.S_ISREG(status.st_mode) and status.st_mtime <= cutoff:
-            stale[relative] = entry
+            stale[entry.relative_to(folder).as_posix()] = entry
     names = list(stale)
     for start in range(0, len(names), PRUNE_BATCH):
         batch = names[start : start + PRUNE_BATCH]
         query = sa.select(User.profile_picture).where(User.profile_picture.in_(batch))
         for referenced in db.session.scalars(query):
             stale.pop(referenced, None)
-    for entry in stale.values():
-        entry.unlink(missing_ok=True)
-    return len(stale)
+    if not dry_run:
+        for entry in stale.values():
+            entry.unlink(missing_ok=True)
+    return sorted(stale)
 
 
 @bp.get("/uploads/<path:filename>")

@@ -87,16 +87,29 @@ def test_prune_deletes_old_unreferenced_files_and_keeps_referenced_and_fresh_one
     assert fresh_orphan.is_file() and fresh_part.is_file()
 
 
-def test_prune_leaves_files_the_service_did_not_name_alone(app: Flask, client):
+def test_prune_deletes_any_unreferenced_file_in_the_upload_folder_but_its_dotfiles(app: Flask, client):
     folder = Path(app.config["UPLOAD_FOLDER"])
-    foreign = [
-        plant(folder, relative, age=10 * HOUR)
-        for relative in ["profile_pics/notes.txt", f"profile_pics/{HEX.upper()}.png", f"{HEX}.png"]
-    ]
+    names = ["profile_pics/orphan.png", f"profile_pics/{HEX.upper()}.png", f"{HEX}.png", "a/b.txt"]
+    strays = [plant(folder, relative, age=10 * HOUR) for relative in names]
+    keep = plant(folder, ".gitkeep", age=10 * HOUR)
 
-    assert "Removed 0 " in prune(app)
+    output = prune(app)
 
-    assert all(path.is_file() for path in foreign)
+    assert "Removed 4 " in output
+    assert "Removed profile_pics/orphan.png" in output
+    assert not any(path.exists() for path in strays)
+    assert keep.is_file()
+
+
+def test_a_dry_run_lists_what_it_would_delete_and_deletes_nothing(app: Flask, client):
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    orphan = plant(folder, "profile_pics/orphan.jpg", age=2 * HOUR)
+
+    output = prune(app, "--dry-run")
+
+    assert "Would remove profile_pics/orphan.jpg" in output
+    assert "Would remove 1 " in output
+    assert orphan.is_file()
 
 
 def test_older_than_sets_the_age_a_file_must_reach(app: Flask, client):
@@ -142,5 +155,6 @@ def test_the_flask_command_prunes_a_servers_upload_folder(tmp_path: Path):
     )
 
     assert result.returncode == 0, result.stderr
-    assert "Removed 1 unreferenced picture files." in result.stdout
+    assert f"Removed profile_pics/{orphan.name}" in result.stdout
+    assert "Removed 1 unreferenced files." in result.stdout
     assert kept.is_file() and not orphan.exists()
