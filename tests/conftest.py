@@ -5,9 +5,11 @@ server (``scripts/with-postgres`` sets it), a new database on that server for
 each app, dropped when the session ends.
 """
 
+import io
+import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from graphql import OperationDefinitionNode, parse
+from werkzeug.test import TestResponse
 
 from service import create_app
 from service.extensions import db
@@ -229,6 +232,35 @@ mutation Register($input: CreateUserInput!) {
 @pytest.fixture
 def gql(client: FlaskClient) -> GraphQL:
     return GraphQL(client)
+
+
+def send_picture(
+    client: FlaskClient,
+    query: str,
+    content: bytes,
+    *,
+    token: str | None = None,
+    filename: str = "me.png",
+    mimetype: str = "image/png",
+    changes: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> TestResponse:
+    """``query`` (an ``updateUser``) as a GraphQL multipart request carrying ``content`` as the picture.
+
+    ``changes`` go in the input next to the picture, ``token`` as a JWT in the Authorization header,
+    ``headers`` on top; the caller checks the response.
+    """
+    operations = {"query": query, "variables": {"input": {**(changes or {}), "profilePicture": None}}}
+    sent_headers = {"Authorization": f"JWT {token}"} if token else {}
+    return client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
+            "0": (io.BytesIO(content), filename, mimetype),
+        },
+        headers={**sent_headers, **(headers or {})},
+    )
 
 
 def legacy_operations() -> dict[str, str]:

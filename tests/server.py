@@ -1,5 +1,6 @@
 """A real gunicorn serving ``wsgi:app`` on a free loopback port, for tests that go over HTTP."""
 
+import itertools
 import os
 import signal
 import socket
@@ -10,26 +11,37 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 import sqlalchemy as sa
-from conftest import FAST_HASHING, TEST_SECRET_KEY, fresh_database_url
+from conftest import FAST_HASHING, STRONG_PASSWORD, TEST_SECRET_KEY, fresh_database_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 20.0
+CREATE_USER = """
+mutation Register($input: CreateUserInput!) { createUser(input: $input) { token refreshToken payload } }
+"""
+# Usernames stay unique across every server of a test session.
+NEXT_ACCOUNT = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class Server:
-    """A running server: where to send requests, its database, its folder and its log."""
+    """A running server: where to send requests, its database, its folder and its log.
+
+    ``request_timeout`` is how long its clients wait for an answer.
+    """
 
     url: str
     database_url: str
     folder: Path
     log: Path
+    request_timeout: float = REQUEST_TIMEOUT
 
     @property
     def graphql_url(self) -> str:
@@ -37,6 +49,36 @@ class Server:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict:
+        """One operation as a JSON POST on a new connection, ``token`` as a JWT if given.
+
+        It must have executed (200); the whole answer.
+        """
+        headers = {"Authorization": f"JWT {token}"} if token else {}
+        response = requests.post(
+            self.graphql_url,
+            json={"query": query, "variables": variables},
+            headers=headers,
+            timeout=self.request_timeout,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def register(self, prefix: str = "user") -> tuple[str, dict]:
+        """A new account named ``prefix`` and a number: its username and its first session's
+        ``token``, ``refreshToken`` and ``payload``."""
+        username = f"{prefix}{next(NEXT_ACCOUNT)}"
+        variables = {
+            "input": {"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD}
+        }
+        body = self.graphql(CREATE_USER, variables)
+        assert "errors" not in body, body["errors"]
+        return username, body["data"]["createUser"]
+
+    def new_account(self, prefix: str = "user") -> str:
+        """A new account's access token."""
+        return self.register(prefix)[1]["token"]
 
     def scalar(self, sql: str, **parameters: object) -> object:
         """The first value of a query run straight on the server's database (SQLite or PostgreSQL)."""
@@ -90,13 +132,18 @@ def migrate(env: Mapping[str, str]) -> None:
 
 
 @contextmanager
-def running_gunicorn(tmp_path: Path, *, workers: int = 2, **settings: str) -> Iterator[Server]:
-    """Migrate a fresh database, start gunicorn, wait until it answers; always stop it afterwards."""
+def running_gunicorn(
+    tmp_path: Path, *, workers: int = 2, request_timeout: float = REQUEST_TIMEOUT, **settings: str
+) -> Iterator[Server]:
+    """Migrate a fresh database, start gunicorn, wait until it answers; always stop it afterwards.
+
+    ``settings`` are the app's, as environment variables; ``request_timeout`` is the clients'.
+    """
     env = server_environment(tmp_path, **settings)
     migrate(env)
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    server = Server(f"http://{HOST}:{port}", env["DATABASE_URL"], tmp_path, log)
+    server = Server(f"http://{HOST}:{port}", env["DATABASE_URL"], tmp_path, log, request_timeout)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [

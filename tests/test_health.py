@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from conftest import STRONG_PASSWORD, GraphQL, app_settings
+from conftest import STRONG_PASSWORD, GraphQL, app_settings, send_picture
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -416,17 +416,7 @@ def png_with_text(text: str) -> bytes:
 
 
 def upload(client: FlaskClient, token: str, content: bytes, filename: str) -> dict:
-    operations = {"query": UPDATE_USER, "variables": {"input": {"profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (io.BytesIO(content), filename, "image/png"),
-        },
-        headers={"Authorization": f"JWT {token}"},
-    )
-    return response.get_json()
+    return send_picture(client, UPDATE_USER, content, token=token, filename=filename).get_json()
 
 
 def test_passwords_tokens_and_uploads_never_reach_the_log(

@@ -2,12 +2,11 @@
 default limits (16-megapixel pictures in files of up to 5 MiB), sent as real multipart requests."""
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GraphQL, make_app
+from conftest import GraphQL, make_app, send_picture
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -33,15 +32,8 @@ def halves(size: tuple[int, int], first: tuple[int, int, int], second: tuple[int
 
 def upload(client: FlaskClient, token: str, data: bytes) -> dict:
     """``updateUser`` with ``data`` as the picture, in a multipart request; the whole answer."""
-    operations = {"query": UPDATE_USER, "variables": {"input": {"profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (io.BytesIO(data), "picture", "application/octet-stream"),
-        },
-        headers={"Authorization": f"JWT {token}"},
+    response = send_picture(
+        client, UPDATE_USER, data, token=token, filename="picture", mimetype="application/octet-stream"
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()

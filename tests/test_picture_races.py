@@ -6,7 +6,6 @@ never holds a file that nobody references.
 """
 
 import io
-import itertools
 import json
 import random
 import threading
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import STRONG_PASSWORD
 from PIL import Image
 from server import Server, running_gunicorn
 
@@ -30,14 +28,15 @@ mutation UpdateUser($input: UpdateUserInput!) {
 }
 """
 WHOAMI = "{ whoami { firstName profilePicture } }"
-CREATE_USER = "mutation Register($input: CreateUserInput!) { createUser(input: $input) { token } }"
-NEXT_ACCOUNT = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_gunicorn(
-        tmp_path_factory.mktemp("picture-races"), workers=4, REGISTRATION_ATTEMPTS_PER_IP="100000"
+        tmp_path_factory.mktemp("picture-races"),
+        workers=4,
+        request_timeout=TIMEOUT,
+        REGISTRATION_ATTEMPTS_PER_IP="100000",
     ) as server:
         yield server
 
@@ -48,23 +47,6 @@ def noisy_png(seed: int) -> bytes:
     buffer = io.BytesIO()
     Image.frombytes("RGB", (400, 300), noise).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def graphql(server: Server, query: str, variables: dict[str, Any], token: str | None = None) -> dict:
-    headers = {"Authorization": f"JWT {token}"} if token else {}
-    response = requests.post(
-        server.graphql_url, json={"query": query, "variables": variables}, headers=headers, timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def new_account(server: Server) -> str:
-    username = f"racer{next(NEXT_ACCOUNT)}"
-    variables = {
-        "input": {"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD}
-    }
-    return graphql(server, CREATE_USER, variables)["data"]["createUser"]["token"]
 
 
 def upload(server: Server, token: str, data: bytes, **changes: Any) -> dict:
@@ -82,7 +64,7 @@ def upload(server: Server, token: str, data: bytes, **changes: Any) -> dict:
 
 
 def remove(server: Server, token: str, **changes: Any) -> dict:
-    return graphql(server, UPDATE_USER, {"input": {**changes, "removeProfilePicture": True}}, token)
+    return server.graphql(UPDATE_USER, {"input": {**changes, "removeProfilePicture": True}}, token)
 
 
 def picture_files(server: Server) -> set[str]:
@@ -116,10 +98,10 @@ def assert_ok_or_lost_the_race(answer: dict) -> bool:
 
 @pytest.mark.parametrize("had_a_picture", [False, True], ids=["first-picture", "replacing-one"])
 def test_parallel_uploads_leave_exactly_the_one_file_that_is_referenced(server, had_a_picture):
-    token = new_account(server)
+    token = server.new_account("racer")
     if had_a_picture:
         assert "errors" not in upload(server, token, noisy_png(-1))
-    others = picture_files(server) - {graphql(server, WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]}
+    others = picture_files(server) - {server.graphql(WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]}
 
     answers = in_parallel(
         [lambda i=i: upload(server, token, noisy_png(i), firstName=f"name{i}") for i in range(PARALLEL)]
@@ -127,7 +109,7 @@ def test_parallel_uploads_leave_exactly_the_one_file_that_is_referenced(server, 
 
     won = [i for i, answer in enumerate(answers) if assert_ok_or_lost_the_race(answer)]
     assert won
-    profile = graphql(server, WHOAMI, {}, token)["data"]["whoami"]
+    profile = server.graphql(WHOAMI, {}, token)["data"]["whoami"]
     assert picture_files(server) - others == {profile["profilePicture"]}
     # A refused request changed nothing, its text fields included.
     assert profile["firstName"] in {f"name{i}" for i in won}
@@ -137,9 +119,9 @@ def test_parallel_uploads_leave_exactly_the_one_file_that_is_referenced(server, 
 
 
 def test_parallel_uploads_and_removals_leave_no_file_that_is_not_referenced(server):
-    token = new_account(server)
+    token = server.new_account("racer")
     assert "errors" not in upload(server, token, noisy_png(-2))
-    others = picture_files(server) - {graphql(server, WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]}
+    others = picture_files(server) - {server.graphql(WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]}
     calls = [
         (lambda i=i: upload(server, token, noisy_png(100 + i))) if i % 2 else (lambda: remove(server, token))
         for i in range(PARALLEL)
@@ -148,16 +130,16 @@ def test_parallel_uploads_and_removals_leave_no_file_that_is_not_referenced(serv
     answers = in_parallel(calls)
 
     assert any([assert_ok_or_lost_the_race(answer) for answer in answers])
-    referenced = graphql(server, WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]
+    referenced = server.graphql(WHOAMI, {}, token)["data"]["whoami"]["profilePicture"]
     assert picture_files(server) - others == ({referenced} if referenced else set())
 
 
 def test_a_request_that_lost_the_race_can_simply_be_sent_again(server):
-    token = new_account(server)
+    token = server.new_account("racer")
     answers = in_parallel([lambda i=i: upload(server, token, noisy_png(200 + i)) for i in range(8)])
     lost = [i for i, answer in enumerate(answers) if not assert_ok_or_lost_the_race(answer)]
 
     for i in lost:
         assert "errors" not in upload(server, token, noisy_png(200 + i))
 
-    assert graphql(server, WHOAMI, {}, token)["data"]["whoami"]["profilePicture"] in picture_files(server)
+    assert server.graphql(WHOAMI, {}, token)["data"]["whoami"]["profilePicture"] in picture_files(server)

@@ -1,11 +1,10 @@
 """Changing one's own profile with ``updateUser``: text fields, gender, email, and all-or-nothing saves."""
 
 import io
-import json
 from pathlib import Path
 
 import pytest
-from conftest import LEGACY, STRONG_PASSWORD, GraphQL, make_app
+from conftest import LEGACY, STRONG_PASSWORD, GraphQL, make_app, send_picture
 from PIL import Image
 
 PROFILE_FIELDS = "id username email firstName lastName gender position department profilePicture"
@@ -352,15 +351,8 @@ def small_png() -> bytes:
 
 def upload_with(client, token: str, changes: dict) -> dict:
     """``updateUser`` as a GraphQL multipart request carrying one PNG."""
-    operations = {"query": UPDATE_USER, "variables": {"input": {**changes, "profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (io.BytesIO(small_png()), "photo.png", "image/png"),
-        },
-        headers={"Authorization": f"JWT {token}"},
+    response = send_picture(
+        client, UPDATE_USER, small_png(), token=token, filename="photo.png", changes=changes
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
@@ -397,18 +389,7 @@ mutation SetPicture($input: UpdateUserInput!) { updateUser(input: $input) { user
 def picture_url(client, token: str, headers: dict[str, str]) -> str:
     image = io.BytesIO()
     Image.new("RGB", (4, 4), "navy").save(image, "PNG")
-    image.seek(0)
-    operations = {"query": PICTURE_URL, "variables": {"input": {"profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (image, "me.png", "image/png"),
-        },
-        content_type="multipart/form-data",
-        headers={"Authorization": f"JWT {token}", **headers},
-    )
+    response = send_picture(client, PICTURE_URL, image.getvalue(), token=token, headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()["data"]["updateUser"]["user"]["profilePictureUrl"]
 

@@ -2,7 +2,6 @@
 account deletion, and the clock leeway on access tokens."""
 
 import io
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from conftest import (
     configured_app,
     count_rows,
     empty_tables,
+    send_picture,
     update_user,
 )
 from flask import Flask
@@ -541,16 +541,7 @@ def test_delete_account_deletes_the_profile_picture_file(
     app: Flask, client: FlaskClient, gql: GraphQL
 ) -> None:
     login = gql.register()
-    operations = {"query": UPDATE_USER, "variables": {"input": {"profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (io.BytesIO(small_png()), "me.png", "image/png"),
-        },
-        headers={"Authorization": f"JWT {login['token']}"},
-    )
+    response = send_picture(client, UPDATE_USER, small_png(), token=login["token"])
     stored = response.get_json()["data"]["updateUser"]["user"]["profilePicture"]
     picture = Path(app.config["UPLOAD_FOLDER"]) / stored
     assert picture.is_file()

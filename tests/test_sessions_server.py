@@ -24,9 +24,6 @@ RACERS = 10
 # Races are won by timing; a few rounds make a rule that only holds sometimes show.
 ROUNDS = 3
 
-CREATE_USER = """
-mutation Register($input: CreateUserInput!) { createUser(input: $input) { token refreshToken payload } }
-"""
 TOKEN_AUTH = """
 mutation Login($username: String!, $password: String!) {
   tokenAuth(username: $username, password: $password) { token refreshToken }
@@ -78,16 +75,6 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def post(server: Server, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    """One operation on a new connection; it must have executed (200)."""
-    headers = {"Authorization": f"JWT {token}"} if token else {}
-    response = requests.post(
-        server.graphql_url, json={"query": query, "variables": variables}, headers=headers, timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def data(body: dict) -> dict:
     assert "errors" not in body, body["errors"]
     return body["data"]
@@ -97,40 +84,28 @@ def code(body: dict) -> str:
     return body["errors"][0]["extensions"]["code"]
 
 
-NEXT = iter(range(10**6))
-
-
-def register(server: Server) -> tuple[str, dict]:
-    """A new account's username and its first session's tokens."""
-    username = f"user{next(NEXT)}"
-    variables = {
-        "input": {"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD}
-    }
-    return username, data(post(server, CREATE_USER, variables))["createUser"]
-
-
 def log_in(server: Server, username: str, password: str = STRONG_PASSWORD) -> dict:
-    return data(post(server, TOKEN_AUTH, {"username": username, "password": password}))["tokenAuth"]
+    return data(server.graphql(TOKEN_AUTH, {"username": username, "password": password}))["tokenAuth"]
 
 
 def refresh(server: Server, refresh_token: str) -> dict:
-    return post(server, REFRESH, {"refreshToken": refresh_token})
+    return server.graphql(REFRESH, {"refreshToken": refresh_token})
 
 
 def works(server: Server, tokens: dict) -> bool:
     """Whether the access token is still accepted."""
-    return "errors" not in post(server, WHOAMI, token=tokens["token"])
+    return "errors" not in server.graphql(WHOAMI, token=tokens["token"])
 
 
 def assert_ended(server: Server, tokens: dict) -> None:
     """The session of ``tokens`` is over: its access token and its refresh token are refused."""
-    whoami = post(server, WHOAMI, token=tokens["token"])
+    whoami = server.graphql(WHOAMI, token=tokens["token"])
     assert whoami["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
     assert code(refresh(server, tokens["refreshToken"])) == "TOKEN_REVOKED"
 
 
 def test_reusing_a_rotated_refresh_token_after_the_window_ends_the_whole_session(server: Server) -> None:
-    _, first = register(server)
+    _, first = server.register()
     second = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
     time.sleep(REUSE_INTERVAL + 0.5)
 
@@ -144,7 +119,7 @@ def test_reusing_a_rotated_refresh_token_after_the_window_ends_the_whole_session
 def test_two_tabs_refreshing_one_token_at_once_get_the_same_refresh_token_and_keep_the_session(
     server: Server,
 ) -> None:
-    _, first = register(server)
+    _, first = server.register()
 
     tab_one = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
     tab_two = data(refresh(server, first["refreshToken"]))["refreshAccessToken"]
@@ -175,7 +150,7 @@ def test_of_simultaneous_refreshes_of_one_token_without_a_window_exactly_one_suc
     strict_server: Server,
 ) -> None:
     for _ in range(ROUNDS):
-        _, first = register(strict_server)
+        _, first = strict_server.register()
 
         answers = refresh_all_at_once(strict_server, first["refreshToken"])
 
@@ -188,7 +163,7 @@ def test_of_simultaneous_refreshes_of_one_token_without_a_window_exactly_one_suc
 
 def test_simultaneous_refreshes_within_the_window_all_get_one_successor(grace_server: Server) -> None:
     for _ in range(ROUNDS):
-        _, first = register(grace_server)
+        _, first = grace_server.register()
 
         answers = refresh_all_at_once(grace_server, first["refreshToken"])
 
@@ -206,10 +181,10 @@ def test_simultaneous_refreshes_within_the_window_all_get_one_successor(grace_se
 
 
 def test_logout_everywhere_ends_every_session_and_refuses_every_earlier_access_token(server: Server) -> None:
-    username, laptop = register(server)
+    username, laptop = server.register()
     phone = log_in(server, username)
 
-    revoked = data(post(server, REVOKE_ALL, token=phone["token"]))["revokeAllTokens"]["revoked"]
+    revoked = data(server.graphql(REVOKE_ALL, token=phone["token"]))["revokeAllTokens"]["revoked"]
 
     assert abs(revoked - time.time()) < 10
     assert_ended(server, laptop)
@@ -218,12 +193,11 @@ def test_logout_everywhere_ends_every_session_and_refuses_every_earlier_access_t
 
 
 def test_a_password_change_ends_the_other_sessions_and_every_older_access_token(server: Server) -> None:
-    username, laptop = register(server)
+    username, laptop = server.register()
     phone = log_in(server, username)
 
     changed = data(
-        post(
-            server,
+        server.graphql(
             CHANGE_PASSWORD,
             {"oldPassword": STRONG_PASSWORD, "newPassword": NEW_PASSWORD},
             phone["token"],
@@ -235,28 +209,28 @@ def test_a_password_change_ends_the_other_sessions_and_every_older_access_token(
     assert_ended(server, phone)
     assert works(server, changed)
     assert "errors" not in refresh(server, changed["refreshToken"])
-    assert code(post(server, TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
+    assert code(server.graphql(TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
         "INVALID_CREDENTIALS"
     )
     assert works(server, log_in(server, username, NEW_PASSWORD))
 
 
 def test_deleting_an_account_removes_its_picture_file_and_sessions(server: Server) -> None:
-    username, tokens = register(server)
+    username, tokens = server.register()
     stored = set_picture(server, tokens["token"])
     picture_file = Path(server.folder) / "uploads" / stored
     assert picture_file.is_file()
 
-    deleted = data(post(server, DELETE_ACCOUNT, {"password": STRONG_PASSWORD}, tokens["token"]))
+    deleted = data(server.graphql(DELETE_ACCOUNT, {"password": STRONG_PASSWORD}, tokens["token"]))
 
     assert deleted == {"deleteAccount": {"ok": True}}
     assert not picture_file.exists()
     assert requests.get(f"{server.url}/uploads/{stored}", timeout=TIMEOUT).status_code == 404
-    whoami = post(server, WHOAMI, token=tokens["token"])
+    whoami = server.graphql(WHOAMI, token=tokens["token"])
     assert whoami["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "revoked"}
     # The session went with the account, so its refresh token is now simply unknown.
     assert code(refresh(server, tokens["refreshToken"])) == "TOKEN_INVALID"
-    assert code(post(server, TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
+    assert code(server.graphql(TOKEN_AUTH, {"username": username, "password": STRONG_PASSWORD})) == (
         "INVALID_CREDENTIALS"
     )
 

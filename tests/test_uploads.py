@@ -6,7 +6,6 @@ refusals for size can be reached with small files; every accepted picture here f
 
 import http.client
 import io
-import itertools
 import json
 import re
 import socket
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import LEGACY, STRONG_PASSWORD
+from conftest import LEGACY
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from server import Server, running_gunicorn
@@ -39,10 +38,6 @@ mutation UpdateUser($input: UpdateUserInput!) {{
 }}
 """
 WHOAMI = f"{{ whoami {{ {PROFILE} }} }}"
-CREATE_USER = """
-mutation Register($input: CreateUserInput!) { createUser(input: $input) { token } }
-"""
-NEXT_ACCOUNT = itertools.count(1)
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
@@ -144,31 +139,13 @@ def stored_files(server: Server) -> set[str]:
     return {entry.name for entry in folder.iterdir()} if folder.exists() else set()
 
 
-def graphql(server: Server, query: str, variables: dict[str, Any], token: str | None = None) -> dict:
-    headers = {"Authorization": f"JWT {token}"} if token else {}
-    response = requests.post(
-        server.graphql_url, json={"query": query, "variables": variables}, headers=headers, timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def new_account(server: Server) -> str:
-    """A fresh account's access token."""
-    username = f"user{next(NEXT_ACCOUNT)}"
-    variables = {
-        "input": {"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD}
-    }
-    return graphql(server, CREATE_USER, variables)["data"]["createUser"]["token"]
-
-
 def me(server: Server, token: str) -> dict:
-    return graphql(server, WHOAMI, {}, token)["data"]["whoami"]
+    return server.graphql(WHOAMI, {}, token)["data"]["whoami"]
 
 
 def update(server: Server, token: str, **changes: Any) -> dict:
     """``updateUser`` as a JSON request; the whole answer."""
-    return graphql(server, UPDATE_USER, {"input": changes}, token)
+    return server.graphql(UPDATE_USER, {"input": changes}, token)
 
 
 def upload(
@@ -246,7 +223,7 @@ ACCEPTED = [
 def test_accepted_pictures_are_told_from_their_content_stored_and_served(
     server, data, filename, content_type, extension, mimetype
 ):
-    token = new_account(server)
+    token = server.new_account()
 
     user = uploaded(server, token, data, filename=filename, content_type=content_type)
 
@@ -265,7 +242,7 @@ def test_accepted_pictures_are_told_from_their_content_stored_and_served(
 
 
 def test_served_pictures_carry_safe_headers_and_a_long_cache_lifetime(server):
-    token = new_account(server)
+    token = server.new_account()
     user = uploaded(server, token, picture("PNG"))
 
     headers = fetch(user["profilePictureUrl"]).headers
@@ -277,11 +254,11 @@ def test_served_pictures_carry_safe_headers_and_a_long_cache_lifetime(server):
 
 
 def test_stored_names_are_random_and_never_the_clients(server):
-    token = new_account(server)
+    token = server.new_account()
     data = picture("PNG")
 
     first = uploaded(server, token, data, filename="../../../evil-name.png")["profilePicture"]
-    second = uploaded(server, new_account(server), data, filename="evil-name.png")["profilePicture"]
+    second = uploaded(server, server.new_account(), data, filename="evil-name.png")["profilePicture"]
 
     assert first != second
     assert STORED_NAME.fullmatch(first) and STORED_NAME.fullmatch(second)
@@ -328,7 +305,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("data", "content_type", "reason"), REFUSED)
 def test_refused_files_are_bad_user_input_saying_why_and_store_nothing(server, data, content_type, reason):
-    token = new_account(server)
+    token = server.new_account()
     before = stored_files(server)
 
     message = refused(upload(server, token, data, "photo.png", content_type, firstName="Changed"))
@@ -340,7 +317,7 @@ def test_refused_files_are_bad_user_input_saying_why_and_store_nothing(server, d
 
 
 def test_the_old_services_update_operation_can_carry_a_picture(server):
-    token = new_account(server)
+    token = server.new_account()
     changes = {"firstName": "Nikta", "gender": "Female"}
 
     response = upload(
@@ -358,13 +335,13 @@ def test_the_old_services_update_operation_can_carry_a_picture(server):
 def test_a_file_of_exactly_max_upload_size_is_accepted(server):
     data = png_of_size(MAX_UPLOAD_SIZE)
 
-    user = uploaded(server, new_account(server), data)
+    user = uploaded(server, server.new_account(), data)
 
     assert STORED_NAME.fullmatch(user["profilePicture"])
 
 
 def test_an_image_of_exactly_max_image_pixels_is_accepted(server):
-    user = uploaded(server, new_account(server), picture("PNG", (100, 100)))
+    user = uploaded(server, server.new_account(), picture("PNG", (100, 100)))
 
     assert STORED_NAME.fullmatch(user["profilePicture"])
 
@@ -373,7 +350,9 @@ def test_an_image_of_exactly_max_image_pixels_is_accepted(server):
 
 
 def test_a_sideways_jpeg_is_stored_upright(server):
-    user = uploaded(server, new_account(server), sideways_jpeg(), filename="s.jpg", content_type="image/jpeg")
+    user = uploaded(
+        server, server.new_account(), sideways_jpeg(), filename="s.jpg", content_type="image/jpeg"
+    )
 
     image = Image.open(io.BytesIO(fetch(user["profilePictureUrl"]).content)).convert("RGB")
 
@@ -388,7 +367,7 @@ def test_jpeg_exif_with_gps_is_not_stored(server):
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)
 
-    user = uploaded(server, new_account(server), original, filename="g.jpg", content_type="image/jpeg")
+    user = uploaded(server, server.new_account(), original, filename="g.jpg", content_type="image/jpeg")
     served = fetch(user["profilePictureUrl"]).content
 
     assert served == (upload_folder(server) / user["profilePicture"]).read_bytes()
@@ -401,7 +380,7 @@ def test_png_text_and_exif_chunks_are_not_stored(server):
     original = png_with_text_and_exif()
     assert b"GPS 35.6892N" in original and b"eXIf" in original
 
-    user = uploaded(server, new_account(server), original)
+    user = uploaded(server, server.new_account(), original)
     served = fetch(user["profilePictureUrl"]).content
 
     assert b"GPS 35.6892N" not in served and b"SpyCam" not in served
@@ -413,7 +392,7 @@ def test_png_text_and_exif_chunks_are_not_stored(server):
 
 
 def test_replacing_the_picture_deletes_the_old_file(server):
-    token = new_account(server)
+    token = server.new_account()
     old = uploaded(server, token, picture("PNG"))
 
     new = uploaded(server, token, picture("JPEG"), filename="n.jpg", content_type="image/jpeg")
@@ -436,9 +415,9 @@ def test_replacing_the_picture_deletes_the_old_file(server):
 )
 def test_a_failed_replace_keeps_the_old_picture_and_leaves_no_stray_file(server, bad_file, changes, field):
     if "email" in changes:
-        taker = new_account(server)
+        taker = server.new_account()
         assert update(server, taker, email="taken@example.com")["data"]["updateUser"]["ok"] is True
-    token = new_account(server)
+    token = server.new_account()
     old = uploaded(server, token, picture("PNG"))
     before = stored_files(server)
 
@@ -453,7 +432,7 @@ def test_a_failed_replace_keeps_the_old_picture_and_leaves_no_stray_file(server,
 
 
 def test_a_null_picture_changes_nothing(server):
-    token = new_account(server)
+    token = server.new_account()
     old = uploaded(server, token, picture("PNG"))
 
     body = update(server, token, profilePicture=None, firstName="Ali")
@@ -464,7 +443,7 @@ def test_a_null_picture_changes_nothing(server):
 
 
 def test_removing_the_picture_deletes_its_file(server):
-    token = new_account(server)
+    token = server.new_account()
     old = uploaded(server, token, picture("GIF"))
 
     user = update(server, token, removeProfilePicture=True)["data"]["updateUser"]["user"]
@@ -620,7 +599,7 @@ BROKEN_MULTIPART = [
 
 @pytest.mark.parametrize(("fields", "files"), BROKEN_MULTIPART)
 def test_broken_multipart_requests_are_400_json_and_store_nothing(server, fields, files):
-    token = new_account(server)
+    token = server.new_account()
     before = stored_files(server)
 
     response = requests.post(

@@ -1,7 +1,6 @@
 """``flask uploads prune``: picture files no account references, older than an hour, are deleted."""
 
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import GraphQL
+from conftest import GraphQL, send_picture
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -34,16 +33,7 @@ def uploaded_picture(client: FlaskClient, token: str) -> str:
     """Upload a small PNG as the caller's picture; its stored path."""
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "teal").save(buffer, "PNG")
-    operations = {"query": UPDATE_USER, "variables": {"input": {"profilePicture": None}}}
-    response = client.post(
-        "/graphql",
-        data={
-            "operations": json.dumps(operations),
-            "map": json.dumps({"0": ["variables.input.profilePicture"]}),
-            "0": (io.BytesIO(buffer.getvalue()), "me.png", "image/png"),
-        },
-        headers={"Authorization": f"JWT {token}"},
-    )
+    response = send_picture(client, UPDATE_USER, buffer.getvalue(), token=token)
     assert response.status_code == 200 and "errors" not in response.get_json(), response.get_json()
     return response.get_json()["data"]["updateUser"]["user"]["profilePicture"]
 

@@ -1,6 +1,7 @@
 """Who an access token (from the ``Authorization`` header or an argument) says the caller is."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,11 +14,56 @@ from .tokens import TokenSettings, decode_access_token, unix_time
 SCHEMES = ("jwt", "bearer")
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The signed-in user as one row read it: what reads need, without an ORM object.
+
+    Resolvers that change the account load the ``User`` itself
+    (``GraphQLContext.require_account``); everything else reads this.
+    """
+
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    is_staff: bool
+    is_superuser: bool
+    is_active: bool
+    date_joined: datetime
+    last_login: datetime | None
+    gender: str | None
+    position: str
+    department: str
+    profile_picture: str | None
+
+    @property
+    def is_privileged(self) -> bool:
+        """Staff and superusers may read any account."""
+        return self.is_staff or self.is_superuser
+
+
+CALLER_COLUMNS = [User.__table__.c[name] for name in Caller.__slots__]
+# The one query of every authenticated request, built once: the token's user and session
+# by primary key, with just what the checks and the reads need.
+CALLER_QUERY = (
+    sa.select(
+        *CALLER_COLUMNS,
+        LoginSession.revoked_at,
+        LoginSession.session_key,
+        LoginSession.created_at,
+    )
+    .select_from(User.__table__.join(LoginSession.__table__))
+    .where(User.id == sa.bindparam("user_id"), LoginSession.id == sa.bindparam("session_id"))
+)
+FIRST_SESSION_COLUMN = len(CALLER_COLUMNS)
+
+
 @dataclass(frozen=True)
 class Identity:
     """The caller: a user, or nobody and why (``missing``, ``expired``, ``invalid``, ``revoked``)."""
 
-    user: User | None = None
+    user: Caller | None = None
     failure: str | None = "missing"
     claims: dict[str, Any] = field(default_factory=dict)
 
@@ -29,7 +75,7 @@ class Identity:
 ANONYMOUS = Identity()
 
 
-def check_access_token(settings: TokenSettings, token: str) -> tuple[User, dict[str, Any]]:
+def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dict[str, Any]]:
     """The user and claims of a usable access token.
 
     Beyond the signature and expiry, the token's session must still be live
@@ -39,22 +85,22 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[User, dict[
     ``TokenExpired``, ``TokenInvalid`` or ``TokenRevoked``.
     """
     claims = decode_access_token(settings, token)
+    parameters = {"user_id": int(claims["sub"]), "session_id": claims["sid"]}
+    row = db.session.execute(CALLER_QUERY, parameters).first()
+    if row is None:
+        raise TokenRevoked("The token has been revoked.")
+    revoked_at, session_key, session_created_at = row[FIRST_SESSION_COLUMN:]
+    caller = Caller(*row[:FIRST_SESSION_COLUMN])
     # A plain comparison of ``skey`` is enough: the claim sits under the signature, so nobody
     # can try keys one after another against it.
-    row = db.session.execute(
-        sa.select(User, LoginSession.revoked_at, LoginSession.session_key, LoginSession.created_at)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.id == int(claims["sub"]), LoginSession.id == claims["sid"])
-    ).first()
     if (
-        row is None
-        or row.revoked_at is not None
-        or not row.User.is_active
-        or row.session_key != claims["skey"]
-        or unix_time(row.created_at) != claims["origIat"]
+        revoked_at is not None
+        or not caller.is_active
+        or session_key != claims["skey"]
+        or unix_time(session_created_at) != claims["origIat"]
     ):
         raise TokenRevoked("The token has been revoked.")
-    return row.User, claims
+    return caller, claims
 
 
 def identify(settings: TokenSettings, authorization: str | None) -> Identity:

@@ -6,6 +6,7 @@ from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
 from ..auth.accounts import change_password, delete_account, log_in, register_user
+from ..auth.identity import Caller
 from ..auth.sessions import TokenPair
 from ..auth.validation import parse_id
 from ..errors import Forbidden
@@ -18,12 +19,12 @@ user_type = ObjectType("User")
 
 
 @query.field("whoami")
-def resolve_whoami(_: Any, info: GraphQLResolveInfo) -> User:
+def resolve_whoami(_: Any, info: GraphQLResolveInfo) -> Caller:
     return info.context.require_user()
 
 
 @query.field("user")
-def resolve_user(_: Any, info: GraphQLResolveInfo, id: str) -> User | None:
+def resolve_user(_: Any, info: GraphQLResolveInfo, id: str) -> Caller | User | None:
     """Self or staff only; others get FORBIDDEN for any other id, existing or not."""
     caller = info.context.require_user()
     if str(caller.id) == str(id):
@@ -68,7 +69,7 @@ def resolve_change_password(
     context = info.context
     pair = change_password(
         context.auth,
-        context.require_user(),
+        context.require_account(),
         old_password=old_password,
         new_password=new_password,
         user_agent=context.user_agent,
@@ -80,9 +81,8 @@ def resolve_change_password(
 @mutation.field("deleteAccount")
 def resolve_delete_account(_: Any, info: GraphQLResolveInfo, password: str) -> dict[str, bool]:
     context = info.context
-    delete_account(
-        context.auth, context.require_user(), password=password, ip=context.client_ip, uploads=context.uploads
-    )
+    account = context.require_account()
+    delete_account(context.auth, account, password=password, ip=context.client_ip, uploads=context.uploads)
     return {"ok": True}
 
 

@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 
 from ..auth import Auth
-from ..auth.identity import Identity
+from ..auth.identity import Caller, Identity
 from ..errors import Unauthenticated
+from ..extensions import db
 from ..models import User
 from ..uploads import UploadSettings
 
@@ -22,8 +23,19 @@ class GraphQLContext:
     # PUBLIC_URL when it is set, otherwise the address the request came to.
     base_url: str = "/"
 
-    def require_user(self) -> User:
-        """The signed-in user, or ``UNAUTHENTICATED`` with the reason the token was refused."""
+    def require_user(self) -> Caller:
+        """The signed-in user, or ``UNAUTHENTICATED`` with the reason the token was refused.
+
+        A snapshot of the user's row, read with the token check: enough for every read.
+        """
         if self.identity.user is None:
             raise Unauthenticated(self.identity.failure or "missing")
         return self.identity.user
+
+    def require_account(self) -> User:
+        """The signed-in user's ``User``, for resolvers that change the account (one more lookup)."""
+        caller = self.require_user()
+        user = db.session.get(User, caller.id)
+        if user is None:  # deleted since the token check, in another request
+            raise Unauthenticated("revoked")
+        return user

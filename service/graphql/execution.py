@@ -1,11 +1,13 @@
 """Running one GraphQL operation: parse, check, execute, and pick the HTTP status."""
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ariadne import graphql_sync
+from ariadne.validation.introspection_disabled import IntrospectionDisabledRule
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -14,6 +16,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.validation.validate import ValidationAbortedError
@@ -38,8 +41,29 @@ ARIADNE_LOG = logging.Logger("service.graphql.ariadne")
 ARIADNE_LOG.disabled = True
 
 
+# Checked documents kept per app: a client sends the same few documents again and again,
+# and each costs a dictionary lookup instead of a parse and ~30 validation rules. Longer
+# documents are checked every time, so the cache holds at most ~256 small ASTs.
+DOCUMENT_CACHE_SIZE = 256
+DOCUMENT_CACHE_MAX_QUERY = 8 * 1024
+
+
 class MethodNotAllowed(Exception):
     """A mutation sent over GET: refused before anything runs."""
+
+
+@dataclass(frozen=True)
+class CheckedDocument:
+    """A query parsed and validated against one app's schema and rules.
+
+    ``document`` is ``None`` when the query could not be parsed (``refusal``
+    says why); ``errors`` are the validation errors, empty when it may run.
+    Neither depends on the request: no rule reads variables or the caller.
+    """
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...] = ()
+    refusal: ClientError | GraphQLError | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,12 @@ class GraphQLSettings:
     rules: tuple[type[ASTValidationRule], ...] = ()
     max_query_size: int = 100 * 1024
     max_tokens: int = 5000
+    # The app's own cache of checked documents (see ``checked_document``).
+    _cached: Callable[[str], CheckedDocument] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cached = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._check)
+        object.__setattr__(self, "_cached", cached)
 
     @classmethod
     def from_config(
@@ -72,6 +102,24 @@ class GraphQLSettings:
             max_query_size=config["GRAPHQL_MAX_QUERY_SIZE"],
             max_tokens=config["GRAPHQL_MAX_TOKENS"],
         )
+
+    def checked_document(self, query: str) -> CheckedDocument:
+        """``query`` parsed and validated, from this app's cache when it was seen before."""
+        if len(query) > DOCUMENT_CACHE_MAX_QUERY:
+            return self._check(query)
+        return self._cached(query)
+
+    def _check(self, query: str) -> CheckedDocument:
+        try:
+            document = parse_document(self, query)
+        except (GraphQLParseFailed, GraphQLValidationFailed, GraphQLError) as refusal:
+            return CheckedDocument(None, refusal=refusal)
+        # The rules Ariadne would run: the specification's, ours, and, with introspection
+        # off, the one that refuses __schema and __type.
+        rules = (*specified_rules, *self.rules)
+        if not self.introspection:
+            rules = (*rules, IntrospectionDisabledRule)
+        return CheckedDocument(document, tuple(self.validate(self.schema, document, rules)))
 
     def validate(self, schema: GraphQLSchema, document_ast: DocumentNode, rules=None, max_errors=None, **_):
         """graphql-core's validation, every error tagged ``GRAPHQL_VALIDATION_FAILED``.
@@ -185,11 +233,14 @@ def execute_operation(
     """
     try:
         query, variables, operation_name = read_operation(data)
-        document = parse_document(settings, query)
-    except (GraphQLParseFailed, GraphQLValidationFailed) as error:
+    except GraphQLParseFailed as error:
         return Outcome(400, error_body(error))
-    except GraphQLError as error:
-        return Outcome(400, {"errors": [format_error(error)]})
+    checked = settings.checked_document(query)
+    if isinstance(checked.refusal, ClientError):
+        return Outcome(400, error_body(checked.refusal))
+    if checked.refusal is not None:
+        return Outcome(400, {"errors": [format_error(checked.refusal)]})
+    document = checked.document
     operation = select_operation(document, operation_name)
     if operation is None:
         problem = GraphQLValidationFailed(
@@ -204,8 +255,8 @@ def execute_operation(
         settings.schema,
         {"query": query, "variables": variables, "operationName": operation_name},
         query_document=document,
-        query_validator=settings.validate,
-        validation_rules=settings.rules,
+        # Already validated (with the introspection rule when it is off): the cached verdict.
+        query_validator=lambda *_, **__: list(checked.errors),
         context_value=context,
         introspection=settings.introspection,
         debug=settings.debug,

@@ -21,7 +21,7 @@ def resolve_update_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
     if picture is not None and not isinstance(picture, FileStorage):
         raise BadUserInput({"profilePicture": ["Send the picture as a file in a multipart request."]})
     user = update_profile(
-        context.require_user(),
+        context.require_account(),
         input,
         picture=picture.stream if picture is not None else None,
         remove_picture=bool(input.get("remove_profile_picture")),
