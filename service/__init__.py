@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, settings_from_env
+from .http import NoCookieSessions
+from .serialization import OrjsonProvider
 
 # RFC 7518 3.2: an HMAC key at least as long as the hash's output.
 MIN_SECRET_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -22,6 +24,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then ``config`` on top (tests use it)."""
     settings = {**settings_from_env(), **(config or {})}
     app = Flask(__name__, static_folder=None, instance_path=settings["INSTANCE_PATH"])
+    app.json = OrjsonProvider(app)
+    # Nothing here lives in Flask's cookie session: it is never opened, so no cookie is read.
+    app.session_interface = NoCookieSessions()
     # /uploads//etc/passwd must be a plain 404, not a redirect to a merged path.
     app.url_map.merge_slashes = False
     app.config.from_mapping(settings)

@@ -3,7 +3,8 @@
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, jsonify, request
+from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 
 from .auth.identity import identify
@@ -31,6 +32,16 @@ def no_store(response: Response) -> Response:
     """GraphQL answers hold tokens and personal data: no cache may keep them."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class NoCookieSessions(SessionInterface):
+    """Flask's session is never opened: no cookie can carry a login, and no request pays for one."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return None  # Flask then hands out a null session that refuses writes
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 def security_headers(response: Response) -> Response:

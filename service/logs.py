@@ -4,7 +4,6 @@ What is logged is chosen field by field: never a body, a header other than
 the request id, a password, a token or an upload's content.
 """
 
-import json
 import logging
 import re
 import sys
@@ -17,6 +16,8 @@ from typing import Any
 from flask import Flask, Response, g, has_app_context, request
 from flask.logging import default_handler
 from sqlalchemy.exc import DBAPIError
+
+from .serialization import dumps
 
 REQUEST_LOG = logging.getLogger("service.requests")
 # An incoming X-Request-ID is kept only if it looks like an id, so a client cannot write into the log.
@@ -36,7 +37,7 @@ class JSONFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return dumps(line).decode()
 
     def formatException(self, ei) -> str:
         """The traceback; a database error keeps its statement but not the values it was about.

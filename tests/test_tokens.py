@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import flask
 import jwt
 import pytest
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from conftest import (
     update_user,
 )
 from flask import Flask
+from flask.sessions import NullSession, SecureCookieSessionInterface
 
 from service.extensions import db
 from service.models import User
@@ -470,15 +472,26 @@ def test_whoami_reports_a_validly_signed_token_whose_sub_is_no_user_id_as_invali
 def test_cookies_never_authenticate(app: Flask, gql: GraphQL) -> None:
     login = gql.register()
     client = gql.client
-    with client.session_transaction() as session:
-        session["user_id"] = login["user"]["id"]
-        session["token"] = login["token"]
+    # A Flask session cookie, validly signed with the app's own key, naming the user.
+    signer = SecureCookieSessionInterface().get_signing_serializer(app)
+    session_cookie = signer.dumps({"user_id": login["user"]["id"], "token": login["token"]})
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], session_cookie)
     for name in ("JWT", "token", "access_token", "Authorization"):
         client.set_cookie(name, login["token"])
     client.set_cookie("JWT-refresh-token", login["refreshToken"])
-    assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]) is not None
+
     error = gql.error(WHOAMI)
+
     assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "missing"}
+    response = client.post("/graphql", json={"query": WHOAMI})
+    assert "Set-Cookie" not in response.headers  # and no session is ever written back
+
+
+def test_flasks_cookie_session_is_never_opened(app: Flask) -> None:
+    with app.test_request_context("/graphql"):
+        session = app.session_interface.open_session(app, flask.request)
+        assert session is None
+        assert isinstance(flask.session, NullSession)
 
 
 def test_a_token_in_the_query_string_is_not_read(gql: GraphQL) -> None:

@@ -86,7 +86,8 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     """
     claims = decode_access_token(settings, token)
     parameters = {"user_id": int(claims["sub"]), "session_id": claims["sid"]}
-    row = db.session.execute(CALLER_QUERY, parameters).first()
+    # Straight on the session's connection: a Core statement needs none of the ORM's work.
+    row = db.session.connection().execute(CALLER_QUERY, parameters).first()
     if row is None:
         raise TokenRevoked("The token has been revoked.")
     revoked_at, session_key, session_created_at = row[FIRST_SESSION_COLUMN:]
