@@ -530,6 +530,9 @@ def after_a_while(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         for name, app in {"short access": short_access, "short refresh": short_refresh}.items():
             gql = GraphQL(app.test_client())
             logins[name] = Login(gql, gql.register())
+        # Used once while fresh, so the app has checked and remembered it before it expires.
+        short = logins["short access"]
+        assert short.gql(WHOAMI, token=short.tokens["token"])["whoami"]["id"] == short.tokens["user"]["id"]
         time.sleep(1.5)
         yield logins
 
@@ -616,3 +619,15 @@ def test_tokens_for_another_audience_or_issuer_are_refused(
     assert error["extensions"]["code"] == "TOKEN_INVALID"
     error = issuing_gql.error(WHOAMI, token=token)
     assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": "invalid"}
+
+
+def test_a_token_one_app_accepted_is_refused_by_an_app_with_another_key(
+    gql: GraphQL, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    login = gql.register()
+    assert gql(WHOAMI, token=login["token"])["whoami"]["id"] == login["user"]["id"]
+
+    with configured_app(tmp_path_factory, SECRET_KEY="another-key-" + "x" * 40) as other:
+        error = GraphQL(other.test_client()).error(LEGACY["VerifyToken"], {"token": login["token"]})
+
+    assert error["extensions"]["code"] == "TOKEN_INVALID"

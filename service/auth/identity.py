@@ -86,8 +86,10 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     """
     claims = decode_access_token(settings, token)
     parameters = {"user_id": int(claims["sub"]), "session_id": claims["sid"]}
-    # Straight on the session's connection: a Core statement needs none of the ORM's work.
-    row = db.session.connection().execute(CALLER_QUERY, parameters).first()
+    # A Core statement on a connection of its own, handed back at once: none of the ORM
+    # session's work, and resolvers that need the session start it when they need it.
+    with db.engine.connect() as connection:
+        row = connection.execute(CALLER_QUERY, parameters).first()
     if row is None:
         raise TokenRevoked("The token has been revoked.")
     revoked_at, session_key, session_created_at = row[FIRST_SESSION_COLUMN:]

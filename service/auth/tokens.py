@@ -2,9 +2,12 @@
 
 import base64
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -17,6 +20,9 @@ from .validation import parse_id
 
 # Claims every access token must carry to be accepted.
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "skey", "username", "origIat"]
+# Tokens whose signature and claims were checked, kept per app: a client sends its token with
+# every request until it expires, and PyJWT's work on it gives the same answer every time.
+VERIFIED_TOKENS_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,13 @@ class TokenSettings:
     max_sessions_per_user: int = 50
     # Seals the successor of a rotated refresh token for the reuse window; derived from ``key``.
     successor_sealer: Fernet = field(init=False, repr=False, compare=False)
+    # ``verified_claims`` remembered for this app's key and rules (see ``decode_access_token``).
+    verified_claims: Callable[[str], dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "successor_sealer", successor_sealer(self.key))
+        verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHE_SIZE)(lambda token: verified_claims(self, token))
+        object.__setattr__(self, "verified_claims", verified)
 
 
 def successor_sealer(key: bytes) -> Fernet:
@@ -95,7 +105,19 @@ def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     Only the configured algorithm is accepted (so ``alg: none`` and algorithm
     swaps fail), the signature and expiry are checked, and so are ``iss`` and
     ``aud`` when they are configured. Raises ``TokenExpired`` or ``TokenInvalid``.
+
+    PyJWT checks a token the first time it is seen; a token it accepted is
+    remembered, and then only its expiry can change the verdict, so only that is
+    checked again (as PyJWT does, with the leeway). Refused tokens are not remembered.
     """
+    claims = settings.verified_claims(token)
+    if claims["exp"] <= time.time() - settings.leeway:
+        raise TokenExpired("The token has expired.")
+    return dict(claims)
+
+
+def verified_claims(settings: TokenSettings, token: str) -> dict[str, Any]:
+    """PyJWT's full check of ``token``: signature, algorithm, expiry, issuer, audience, claims."""
     try:
         payload = jwt.decode(
             token,
@@ -112,6 +134,7 @@ def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
         raise TokenInvalid("The token is not valid.") from None
     if not (
         parse_id(payload["sub"]) is not None
+        and isinstance(payload["exp"], int)
         and isinstance(payload["sid"], int)
         and isinstance(payload["skey"], str)
         and isinstance(payload["origIat"], int)
