@@ -46,8 +46,9 @@ class NoCookieSessions(SessionInterface):
 
 def security_headers(response: Response) -> Response:
     """Headers every answer carries (registered on the app)."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -57,14 +58,15 @@ def build_context() -> GraphQLContext:
     Absolute URLs start from ``PUBLIC_URL`` when it is set: ``Host`` is the
     client's to choose, so it is used only when the operator named no address.
     """
-    public_url = current_app.config.get("PUBLIC_URL")
+    app, incoming = current_app._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
     return GraphQLContext(
-        auth=current_app.extensions["auth"],
-        uploads=current_app.extensions["uploads"],
+        auth=app.extensions["auth"],
+        uploads=app.extensions["uploads"],
         identity=g.identity,
-        client_ip=request.remote_addr or "",
-        user_agent=request.headers.get("User-Agent", "")[:512],
-        base_url=f"{public_url}/" if public_url else request.host_url,
+        client_ip=incoming.remote_addr or "",
+        user_agent=incoming.headers.get("User-Agent", "")[:512],
+        public_url=app.config["PUBLIC_URL"],
+        request_host_url=lambda: incoming.host_url,
     )
 
 

@@ -94,20 +94,24 @@ def start_request() -> None:
 
 def log_request(response: Response) -> Response:
     """Return the request id to the client and write the request's line."""
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    identity = g.get("identity")
+    state, incoming = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
+    request_id = state.get("request_id", "")
+    response.headers["X-Request-ID"] = request_id
+    identity = state.get("identity")
     user = identity.user if identity is not None else None
-    operation = g.get("graphql_operation") or {}
+    operation = state.get("graphql_operation") or {}
+    started = state.get("request_started")
+    method, path, status = incoming.method, incoming.path, response.status_code
     fields = {
-        "request_id": g.get("request_id"),
-        "method": request.method,
-        "path": request.path,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
         "operation_name": operation.get("name"),
         "operation_type": operation.get("type"),
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 2),
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started is not None else 0.0,
         "user_id": user.id if user is not None else None,
-        "client_ip": request.remote_addr,
+        "client_ip": incoming.remote_addr,
     }
-    REQUEST_LOG.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": fields})
+    REQUEST_LOG.info("%s %s %s", method, path, status, extra={"fields": fields})
     return response

@@ -1,6 +1,7 @@
 """The one object resolvers read the request through."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..auth import Auth
 from ..auth.identity import Caller, Identity
@@ -19,9 +20,16 @@ class GraphQLContext:
     identity: Identity
     client_ip: str = ""
     user_agent: str = ""
-    # The service's own address, ending in "/", for absolute URLs such as profilePictureUrl:
-    # PUBLIC_URL when it is set, otherwise the address the request came to.
-    base_url: str = "/"
+    # PUBLIC_URL, when the operator set it.
+    public_url: str | None = None
+    # The address the request came to, ending in "/"; worked out only if a resolver asks.
+    request_host_url: Callable[[], str] = field(default=lambda: "/", repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """The service's own address, ending in "/", for absolute URLs such as profilePictureUrl:
+        ``PUBLIC_URL`` when it is set, otherwise the address the request came to."""
+        return f"{self.public_url}/" if self.public_url else self.request_host_url()
 
     def require_user(self) -> Caller:
         """The signed-in user, or ``UNAUTHENTICATED`` with the reason the token was refused.

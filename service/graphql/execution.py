@@ -1,12 +1,10 @@
 """Running one GraphQL operation: parse, check, execute, and pick the HTTP status."""
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ariadne import graphql_sync
 from ariadne.validation.introspection_disabled import IntrospectionDisabledRule
 from graphql import (
     ASTValidationRule,
@@ -15,6 +13,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    execute_sync,
     parse,
     specified_rules,
     validate,
@@ -33,13 +32,6 @@ from .limits import (
     depth_limit,
     introspection_limit,
 )
-
-# Ariadne logs every error, client mistakes included (with their variables' values);
-# ``format_error`` logs only the unexpected ones. This logger is kept out of the
-# logging registry so that no logging configuration can switch it back on.
-ARIADNE_LOG = logging.Logger("service.graphql.ariadne")
-ARIADNE_LOG.disabled = True
-
 
 # Checked documents kept per app: a client sends the same few documents again and again,
 # and each costs a dictionary lookup instead of a parse and ~30 validation rules. Longer
@@ -251,24 +243,26 @@ def execute_operation(
         return Outcome(400, error_body(problem), operation_name)
     if read_only and operation.operation == OperationType.MUTATION:
         raise MethodNotAllowed()
-    _, result = graphql_sync(
+    described = _described(operation)
+    if checked.errors:
+        return Outcome(400, {"errors": [format_error(error) for error in checked.errors]}, *described)
+    # Parsed and validated once (Ariadne's graphql_sync would do both again): straight to
+    # graphql-core's executor, with the one error formatter.
+    executed = execute_sync(
         settings.schema,
-        {"query": query, "variables": variables, "operationName": operation_name},
-        query_document=document,
-        # Already validated (with the introspection rule when it is off): the cached verdict.
-        query_validator=lambda *_, **__: list(checked.errors),
+        document,
         context_value=context,
-        introspection=settings.introspection,
-        debug=settings.debug,
-        logger=ARIADNE_LOG,
-        error_formatter=format_error,
+        variable_values=variables,
+        operation_name=operation_name,
     )
-    errors = result.get("errors", [])
-    if "data" not in result or (result["data"] is None and not any("path" in error for error in errors)):
-        # Nothing executed: a validation error, or variables that did not fit their types.
-        result.pop("data", None)
-        return Outcome(400, result, *_described(operation))
-    return Outcome(200, result, *_described(operation))
+    errors = [format_error(error, settings.debug) for error in executed.errors or ()]
+    if executed.data is None and not any("path" in error for error in errors):
+        # Nothing executed: the variables did not fit their types.
+        return Outcome(400, {"errors": errors}, *described)
+    result: dict[str, Any] = {"data": executed.data}
+    if errors:
+        result["errors"] = errors
+    return Outcome(200, result, *described)
 
 
 def _described(operation: OperationDefinitionNode) -> tuple[str | None, str]:
