@@ -59,8 +59,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .graphql.schema import build_schema
     from .health import bp as health_bp
     from .health import migration_heads
-    from .http import bp, json_http_error, json_internal_error, security_headers
-    from .logs import configure_logging
+    from .http import bp, finish_response, json_http_error, json_internal_error
+    from .logs import configure_logging, start_request
     from .uploads import UploadSettings
     from .uploads import bp as uploads_bp
 
@@ -77,8 +77,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(uploads_bp)
     app.register_blueprint(health_bp)
     app.extensions["migration_heads"] = migration_heads(migrations)
-    app.after_request(security_headers)
-    configure_logging(app)
+    configure_logging()
+    app.before_request(start_request)
+    app.after_request(finish_response)
     register_commands(app)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)

@@ -13,18 +13,13 @@ from .graphql.context import GraphQLContext
 from .graphql.execution import MethodNotAllowed, Outcome, error_body, execute_operation
 from .graphql.limits import NestedTooDeeply
 from .graphql.multipart import read_multipart_operation
+from .logs import log_request
 
 # Browsers send multipart forms cross-site without a preflight; a request carrying one
 # of these headers cannot come from a plain form (Apollo Server's CSRF prevention).
 PREFLIGHT_HEADERS = ("Authorization", "Apollo-Require-Preflight", "X-Apollo-Operation-Name")
 
 bp = Blueprint("graphql", __name__)
-
-
-@bp.before_request
-def read_identity() -> None:
-    """Who is calling, from the ``Authorization`` header only: cookies and sessions are never read."""
-    g.identity = identify(current_app.extensions["auth"].tokens, request.headers.get("Authorization"))
 
 
 @bp.after_request
@@ -44,12 +39,12 @@ class NoCookieSessions(SessionInterface):
         return None
 
 
-def security_headers(response: Response) -> Response:
-    """Headers every answer carries (registered on the app)."""
+def finish_response(response: Response) -> Response:
+    """What every answer gets (the app's one after-request hook): security headers, then the log line."""
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return log_request(response)
 
 
 def build_context() -> GraphQLContext:
@@ -59,10 +54,13 @@ def build_context() -> GraphQLContext:
     client's to choose, so it is used only when the operator named no address.
     """
     app, incoming = current_app._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
+    auth = app.extensions["auth"]
+    # Who is calling, from the Authorization header only: cookies and sessions are never read.
+    g.identity = identity = identify(auth.tokens, incoming.headers.get("Authorization"))
     return GraphQLContext(
-        auth=app.extensions["auth"],
+        auth=auth,
         uploads=app.extensions["uploads"],
-        identity=g.identity,
+        identity=identity,
         client_ip=incoming.remote_addr or "",
         user_agent=incoming.headers.get("User-Agent", "")[:512],
         public_url=app.config["PUBLIC_URL"],

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_app_context, request
+from flask import Response, g, has_app_context, request
 from flask.logging import default_handler
 from sqlalchemy.exc import DBAPIError
 
@@ -71,7 +71,7 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(app: Flask) -> None:
+def configure_logging() -> None:
     """JSON lines on stdout for the service's loggers (unless the app runs under pytest's capture)."""
     service_log = logging.getLogger("service")  # also app.logger
     service_log.removeHandler(default_handler)
@@ -82,8 +82,6 @@ def configure_logging(app: Flask) -> None:
         handler._service_json = True  # type: ignore[attr-defined]
         service_log.addHandler(handler)
     service_log.setLevel(logging.INFO)
-    app.before_request(start_request)
-    app.after_request(log_request)
 
 
 def start_request() -> None:
@@ -113,5 +111,11 @@ def log_request(response: Response) -> Response:
         "user_id": user.id if user is not None else None,
         "client_ip": incoming.remote_addr,
     }
-    REQUEST_LOG.info("%s %s %s", method, path, status, extra={"fields": fields})
+    if REQUEST_LOG.isEnabledFor(logging.INFO):
+        # Made directly: logging would otherwise walk the stack for a caller nobody reads.
+        record = REQUEST_LOG.makeRecord(
+            REQUEST_LOG.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None,
+            extra={"fields": fields},
+        )
+        REQUEST_LOG.handle(record)
     return response
