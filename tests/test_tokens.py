@@ -521,9 +521,11 @@ class Login:
 
 @pytest.fixture(scope="module")
 def after_a_while(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Login]]:
-    """A login on an app whose access tokens live 1 s, one on an app whose refresh tokens do; then a wait."""
+    """A login on an app whose access tokens live 2 s, one on an app whose refresh tokens live 1 s;
+    then a wait. (Tokens count whole seconds: a 1 s token issued late in a second lives only for
+    what is left of it, too short to be used once first.)"""
     with (
-        configured_app(tmp_path_factory, JWT_ACCESS_TOKEN_LIFETIME=1) as short_access,
+        configured_app(tmp_path_factory, JWT_ACCESS_TOKEN_LIFETIME=2) as short_access,
         configured_app(tmp_path_factory, JWT_REFRESH_TOKEN_LIFETIME=1) as short_refresh,
     ):
         logins = {}
@@ -533,7 +535,7 @@ def after_a_while(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         # Used once while fresh, so the app has checked and remembered it before it expires.
         short = logins["short access"]
         assert short.gql(WHOAMI, token=short.tokens["token"])["whoami"]["id"] == short.tokens["user"]["id"]
-        time.sleep(1.5)
+        time.sleep(2.5)
         yield logins
 
 

@@ -1,5 +1,7 @@
 """Who an access token (from the ``Authorization`` header or an argument) says the caller is."""
 
+import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +59,8 @@ CALLER_QUERY = (
     .where(User.id == sa.bindparam("user_id"), LoginSession.id == sa.bindparam("session_id"))
 )
 FIRST_SESSION_COLUMN = len(CALLER_COLUMNS)
+# Each thread of each worker keeps one connection per database for that query (see caller_row).
+_KEPT = threading.local()
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,7 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     ``TokenExpired``, ``TokenInvalid`` or ``TokenRevoked``.
     """
     claims = decode_access_token(settings, token)
-    parameters = {"user_id": int(claims["sub"]), "session_id": claims["sid"]}
-    # A Core statement on a connection of its own, handed back at once: none of the ORM
-    # session's work, and resolvers that need the session start it when they need it.
-    with db.engine.connect() as connection:
-        row = connection.execute(CALLER_QUERY, parameters).first()
+    row = caller_row({"user_id": int(claims["sub"]), "session_id": claims["sid"]})
     if row is None:
         raise TokenRevoked("The token has been revoked.")
     revoked_at, session_key, session_created_at = row[FIRST_SESSION_COLUMN:]
@@ -104,6 +104,30 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     ):
         raise TokenRevoked("The token has been revoked.")
     return caller, claims
+
+
+def caller_row(parameters: dict[str, Any]) -> sa.Row | None:
+    """``CALLER_QUERY``'s row, read on a connection this thread keeps for it.
+
+    The connection is in autocommit mode, so between requests it holds no
+    transaction, snapshot or lock; keeping it spares every request the pool's
+    check-out and check-in, and the ORM session's work (resolvers that need the
+    session start it themselves). A connection the database dropped is
+    replaced once; a forked worker opens its own.
+    """
+    engine = db.engine
+    kept: dict[sa.Engine, sa.Connection] = _KEPT.__dict__.setdefault(os.getpid(), {})
+    for attempt in (1, 2):
+        connection = kept.get(engine)
+        if connection is None or connection.closed or connection.invalidated:
+            connection = kept[engine] = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return connection.execute(CALLER_QUERY, parameters).first()
+        except sa.exc.DBAPIError as error:
+            del kept[engine]
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    return None  # not reached
 
 
 def identify(settings: TokenSettings, authorization: str | None) -> Identity:
