@@ -22,13 +22,6 @@ PREFLIGHT_HEADERS = ("Authorization", "Apollo-Require-Preflight", "X-Apollo-Oper
 bp = Blueprint("graphql", __name__)
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """GraphQL answers hold tokens and personal data: no cache may keep them."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 class NoCookieSessions(SessionInterface):
     """Flask's session is never opened: no cookie can carry a login, and no request pays for one."""
 
@@ -40,10 +33,15 @@ class NoCookieSessions(SessionInterface):
 
 
 def finish_response(response: Response) -> Response:
-    """What every answer gets (the app's one after-request hook): security headers, then the log line."""
+    """What every answer gets (the app's one after-request hook): security headers, then the log line.
+
+    GraphQL answers (and the explorer) hold tokens and personal data: no cache may keep them.
+    """
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
+    if request.blueprint == bp.name:
+        headers["Cache-Control"] = "no-store"
     return log_request(response)
 
 
@@ -69,7 +67,7 @@ def build_context() -> GraphQLContext:
 
 
 @bp.get("/graphql")
-def graphql_get() -> Response | tuple[Any, ...]:
+def graphql_get() -> Response:
     """The explorer for a browser; a query (never a mutation) from the URL's parameters."""
     if "query" not in request.args:
         explorer_html = current_app.extensions["graphql_explorer"]
@@ -99,7 +97,7 @@ def graphql_get() -> Response | tuple[Any, ...]:
 
 
 @bp.post("/graphql")
-def graphql_post() -> tuple[Any, ...] | Response:
+def graphql_post() -> Response:
     """One operation in a JSON body, or in a multipart request carrying files."""
     if request.mimetype == "multipart/form-data":
         if not any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
@@ -129,10 +127,12 @@ def graphql_post() -> tuple[Any, ...] | Response:
     return _answer(execute_operation(current_app.extensions["graphql"], data, build_context()))
 
 
-def _answer(outcome: Outcome) -> tuple[Response, int]:
+def _answer(outcome: Outcome) -> Response:
     """The JSON answer; the operation is noted for the request's log line."""
     g.graphql_operation = {"name": outcome.operation_name, "type": outcome.operation_type}
-    return jsonify(outcome.body), outcome.status
+    response = jsonify(outcome.body)
+    response.status_code = outcome.status
+    return response
 
 
 def _json_error(status: int, error: GraphQLParseFailed) -> Response:

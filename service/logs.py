@@ -6,10 +6,10 @@ the request id, a password, a token or an upload's content.
 
 import logging
 import re
+import secrets
 import sys
 import time
 import traceback
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ def configure_logging() -> None:
 
 def start_request() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID_SHAPE.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if incoming and REQUEST_ID_SHAPE.fullmatch(incoming) else secrets.token_hex(16)
     g.request_started = time.perf_counter()
 
 
@@ -113,9 +113,9 @@ def log_request(response: Response) -> Response:
     }
     if REQUEST_LOG.isEnabledFor(logging.INFO):
         # Made directly: logging would otherwise walk the stack for a caller nobody reads.
+        message = f"{method} {path} {status}"
         record = REQUEST_LOG.makeRecord(
-            REQUEST_LOG.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None,
-            extra={"fields": fields},
+            REQUEST_LOG.name, logging.INFO, __file__, 0, message, None, None, extra={"fields": fields}
         )
         REQUEST_LOG.handle(record)
     return response
