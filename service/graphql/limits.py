@@ -39,7 +39,9 @@ from graphql.validation.rules import overlapping_fields_can_be_merged
 from ..errors import GraphQLParseFailed
 
 # What one field costs (Ariadne's cost semantics): anything that checks or
-# hashes a password is expensive on purpose, everything else costs 1.
+# hashes a password is expensive on purpose, everything else costs 1. Costs must
+# not depend on variables (no ``multipliers``): checked documents are cached by
+# their text alone (``GraphQLSettings.checked_document``).
 PASSWORD_COST = 50
 COST_MAP = {
     "Mutation": {
