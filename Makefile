@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres check-migrations lint migrate clean
+.PHONY: run test test-postgres check-migrations lint migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint check-migrations
 # As CI does: the suite on a PostgreSQL server started for it and deleted afterwards.
 test-postgres: $(VENV)/.installed
 	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Load benchmark (benchmarks/load.py): the service and a bare-Flask reference under gunicorn, driven
+# by wrk (apt-get install wrk). Minutes long; not part of `make test`. BENCH_ARGS=--quick for a smoke run.
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
