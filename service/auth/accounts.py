@@ -135,7 +135,8 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
         raise InvalidCredentials()
     user = find_user_by_login(username)
     account_key = user.username_key if user is not None else lookup_key(username.strip())
-    verify_password_throttled(auth, user, password, account_key=account_key, ip=ip)
+    # The success is committed with the new session: one transaction (one fsync) fewer per login.
+    verify_password_throttled(auth, user, password, account_key=account_key, ip=ip, commit=False)
     now = utcnow()
     user.last_login = now
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
@@ -144,7 +145,7 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
 
 
 def verify_password_throttled(
-    auth: Auth, user: User | None, password: str, *, account_key: str, ip: str
+    auth: Auth, user: User | None, password: str, *, account_key: str, ip: str, commit: bool = True
 ) -> User:
     """Check ``password`` for ``user`` under the brute-force limits; return the user when it matches.
 
@@ -172,7 +173,8 @@ def verify_password_throttled(
     remember_client(user.id, ip, now)
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = auth.passwords.hash(password)
-    db.session.commit()
+    if commit:  # otherwise the caller commits this success with its own changes
+        db.session.commit()
     return user
 
 
