@@ -11,6 +11,7 @@ from . import Auth
 from .accounts import checked_new_account, new_user
 from .passwords import password_problems
 from .sessions import revoke_all_sessions, wipe_sealed_successors
+from .throttling import KNOWN_CLIENT_DAYS
 from .validation import lookup_key, parse_id
 
 
@@ -69,7 +70,6 @@ def purge_sessions(
     lifetime) with their refresh tokens, rate-limit events older than every window, and known
     client networks unused for 30 days; forget sealed successors past the reuse window. Commits.
     """
-    known_client_days = 30  # how long a network from which a login succeeded counts as known
     now = utcnow()
     last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
     ended = sa.or_(
@@ -82,7 +82,7 @@ def purge_sessions(
         sa.delete(RateEvent).where(RateEvent.created_at <= _ago(now, longest_window))
     ).rowcount
     known_clients = db.session.execute(
-        sa.delete(KnownClient).where(KnownClient.last_login_at <= _ago(now, known_client_days * 24 * 3600))
+        sa.delete(KnownClient).where(KnownClient.last_login_at <= _ago(now, KNOWN_CLIENT_DAYS * 24 * 3600))
     ).rowcount
     wipe_sealed_successors(reuse_interval, now=now)
     db.session.commit()

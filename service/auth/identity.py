@@ -115,8 +115,10 @@ def caller_row(parameters: dict[str, Any]) -> sa.Row | None:
     session start it themselves). A connection the database dropped is
     replaced once; a forked worker opens its own.
     """
+    if getattr(_KEPT, "pid", None) != os.getpid():  # first use in this thread, or a forked worker
+        _KEPT.pid, _KEPT.connections = os.getpid(), {}
+    kept: dict[sa.Engine, sa.Connection] = _KEPT.connections
     engine = db.engine
-    kept: dict[sa.Engine, sa.Connection] = _KEPT.__dict__.setdefault(os.getpid(), {})
     for attempt in (1, 2):
         connection = kept.get(engine)
         if connection is None or connection.closed or connection.invalidated:
@@ -125,6 +127,7 @@ def caller_row(parameters: dict[str, Any]) -> sa.Row | None:
             return connection.execute(CALLER_QUERY, parameters).first()
         except sa.exc.DBAPIError as error:
             del kept[engine]
+            connection.close()
             if attempt == 2 or not error.connection_invalidated:
                 raise
     return None  # not reached
