@@ -72,7 +72,7 @@ class GraphQLSettings:
     _cached: Callable[[str], CheckedDocument] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        cached = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._check)
+        cached = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self.check_document)
         object.__setattr__(self, "_cached", cached)
 
     @classmethod
@@ -98,10 +98,11 @@ class GraphQLSettings:
     def checked_document(self, query: str) -> CheckedDocument:
         """``query`` parsed and validated, from this app's cache when it was seen before."""
         if len(query) > DOCUMENT_CACHE_MAX_QUERY:
-            return self._check(query)
+            return self.check_document(query)
         return self._cached(query)
 
-    def _check(self, query: str) -> CheckedDocument:
+    def check_document(self, query: str) -> CheckedDocument:
+        """``query`` parsed and validated now, with every rule Ariadne would run (no cache)."""
         try:
             document = parse_document(self, query)
         except (GraphQLParseFailed, GraphQLValidationFailed, GraphQLError) as refusal:
@@ -111,17 +112,17 @@ class GraphQLSettings:
         rules = (*specified_rules, *self.rules)
         if not self.introspection:
             rules = (*rules, IntrospectionDisabledRule)
-        return CheckedDocument(document, tuple(self.validate(self.schema, document, rules)))
+        return CheckedDocument(document, tuple(self.validate(document, rules)))
 
-    def validate(self, schema: GraphQLSchema, document_ast: DocumentNode, rules=None, max_errors=None, **_):
+    def validate(
+        self, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+    ) -> list[GraphQLError]:
         """graphql-core's validation, every error tagged ``GRAPHQL_VALIDATION_FAILED``.
 
         With introspection off, messages carry no "Did you mean ...?" hints
         that would give field names away.
         """
-        errors = validate(
-            schema, document_ast, rules=rules, max_errors=max_errors, hide_suggestions=not self.introspection
-        )
+        errors = validate(self.schema, document, rules=rules, hide_suggestions=not self.introspection)
         for error in errors:
             if error.extensions and "cost" in error.extensions:
                 error.message += " (GRAPHQL_MAX_COST)."
