@@ -19,9 +19,11 @@ SCHEMA_TYPES = "{ __schema { queryType { name } } }"
 TWICE_SCHEMA = "{ a: __schema { queryType { name } } b: __schema { queryType { name } } }"
 SIXTEEN_ALIASES = "{ " + " ".join(f"a{n}: __typename" for n in range(16)) + " }"
 TOO_DEEP = "{ whoami { a { b { c { d { e { f { g { h { i { j } } } } } } } } } } }"
-TOO_COSTLY = "mutation { " + " ".join(
-    f'l{n}: tokenAuth(username: "ali", password: "wrong guess") {{ token }}' for n in range(5)
-) + " }"
+TOO_COSTLY = (
+    "mutation { "
+    + " ".join(f'l{n}: tokenAuth(username: "ali", password: "wrong guess") {{ token }}' for n in range(5))
+    + " }"
+)
 MISSPELLED = "{ whoam { id } }"
 SYNTAX_ERROR = "{ whoami { id }"
 TOO_MANY_TOKENS = "{ " + "__typename " * 5001 + "}"

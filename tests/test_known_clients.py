@@ -175,5 +175,5 @@ def test_simultaneous_logins_from_one_network_record_it_once(server: Server) -> 
         thread.join(30)
 
     failed = [body for body in results if not isinstance(body, dict) or "errors" in body]
-    assert not failed, (failed, server.log_text()[-4000:])
+    assert not failed, f"{failed}\n{server.log_text()[-6000:]}"
     assert server.scalar("SELECT count(*) FROM known_clients") == 1

@@ -59,8 +59,66 @@ CALLER_QUERY = (
     .where(User.id == sa.bindparam("user_id"), LoginSession.id == sa.bindparam("session_id"))
 )
 FIRST_SESSION_COLUMN = len(CALLER_COLUMNS)
-# Each thread of each worker keeps one connection per database for that query (see caller_row).
+# Each thread of each worker keeps, per database, one connection and the query compiled for it.
 _KEPT = threading.local()
+
+
+class CompiledQuery:
+    """A Core ``SELECT`` compiled once for one engine's dialect, run on the driver's own cursor.
+
+    SQLAlchemy's execution works out a cache key and builds an execution
+    context and a result object on every call: for a one-row primary-key
+    read that is most of the time. Here the SQL text, the order of its
+    parameters and each column's result conversion (SQLite's text dates to
+    aware datetimes, integers to booleans) are worked out once.
+    """
+
+    def __init__(self, statement: sa.Select, engine: sa.Engine) -> None:
+        dialect = self.dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+
+    def first(self, connection: sa.Connection, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row for ``parameters`` on ``connection``'s driver connection, converted.
+
+        A driver error is raised as SQLAlchemy's ``DBAPIError``, as an
+        ordinary execution would raise it, with ``connection_invalidated``
+        set (and the connection invalidated) when the database dropped it.
+        """
+        driver = connection.connection.dbapi_connection
+        values: Any = parameters
+        if self.positions is not None:  # "?" placeholders (SQLite), not named ones (psycopg)
+            values = tuple(parameters[name] for name in self.positions)
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, values)
+            row = cursor.fetchone()
+        except self.dialect.loaded_dbapi.Error as error:
+            disconnected = self.dialect.is_disconnect(error, driver, cursor)
+            if disconnected:
+                connection.invalidate(error)
+            raise sa.exc.DBAPIError.instance(
+                self.sql,
+                values,
+                error,
+                self.dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=disconnected,
+                dialect=self.dialect,
+            ) from error
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(self.processors, row, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +164,7 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     return caller, claims
 
 
-def caller_row(parameters: dict[str, Any]) -> sa.Row | None:
+def caller_row(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
     """``CALLER_QUERY``'s row, read on a connection this thread keeps for it.
 
     The connection is in autocommit mode, so between requests it holds no
@@ -117,14 +175,16 @@ def caller_row(parameters: dict[str, Any]) -> sa.Row | None:
     """
     if getattr(_KEPT, "pid", None) != os.getpid():  # first use in this thread, or a forked worker
         _KEPT.pid, _KEPT.connections = os.getpid(), {}
-    kept: dict[sa.Engine, sa.Connection] = _KEPT.connections
+    kept: dict[sa.Engine, tuple[sa.Connection, CompiledQuery]] = _KEPT.connections
     engine = db.engine
     for attempt in (1, 2):
-        connection = kept.get(engine)
-        if connection is None or connection.closed or connection.invalidated:
-            connection = kept[engine] = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        connection, query = kept.get(engine) or (None, None)
+        if connection is None or query is None or connection.closed or connection.invalidated:
+            connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            query = CompiledQuery(CALLER_QUERY, engine)
+            kept[engine] = (connection, query)
         try:
-            return connection.execute(CALLER_QUERY, parameters).first()
+            return query.first(connection, parameters)
         except sa.exc.DBAPIError as error:
             del kept[engine]
             connection.close()

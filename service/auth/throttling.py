@@ -105,14 +105,16 @@ def registration_attempts_bucket(settings: ThrottleSettings, ip: str) -> Bucket:
 
 def take_attempt(
     buckets: Sequence[Bucket], now: datetime, *, uncapped: Sequence[Bucket] = ()
-) -> list[RateEvent]:
+) -> list[int]:
     """Count one attempt in every bucket, or raise ``RateLimited`` (with the longest wait) if one is full.
 
     The attempt is written before the buckets are counted, in one
     transaction, so attempts that arrive together are serialised by the
     database and cannot all squeeze into the last free slot. A refused
     attempt is not counted. The attempt is counted in the ``uncapped``
-    buckets too, but a full one does not refuse it. Commits.
+    buckets too, but a full one does not refuse it. Commits, and returns the
+    ids of the attempt's events (in the order of the buckets): plain ids, as
+    another attempt may delete the rows before this one is done with them.
     """
     _serialise([*buckets, *uncapped])
     events = record_events([*buckets, *uncapped], now)
@@ -121,8 +123,9 @@ def take_attempt(
     if waits:
         db.session.rollback()
         raise RateLimited(max(waits))
+    ids = [event.id for event in events]
     db.session.commit()
-    return events
+    return ids
 
 
 def record_events(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
@@ -139,9 +142,15 @@ def record_events(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
     return events
 
 
-def forget_events(events: Sequence[RateEvent], *, reset: Sequence[Bucket] = ()) -> None:
-    """Uncount ``events``, and empty the ``reset`` buckets altogether (the caller commits)."""
-    ids = [event.id for event in events]
+def forget_events(ids: Sequence[int], *, reset: Sequence[Bucket] = ()) -> None:
+    """Uncount the events ``ids``, and empty the ``reset`` buckets altogether (the caller commits).
+
+    Emptying a bucket deletes other attempts' events too, while those attempts
+    may be deleting their own: on PostgreSQL two logins succeeding at once
+    would lock each other's rows in opposite orders (a deadlock, one login
+    failing). The bucket's lock, taken first, makes them take turns.
+    """
+    _serialise(reset)
     if ids:
         db.session.execute(sa.delete(RateEvent).where(RateEvent.id.in_(ids)))
     for bucket in reset:

@@ -18,6 +18,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.execution import Executor
 from graphql.validation.validate import ValidationAbortedError
 
 from ..errors import ClientError, GraphQLParseFailed, GraphQLValidationFailed
@@ -248,13 +249,16 @@ def execute_operation(
     if checked.errors:
         return Outcome(400, {"errors": [format_error(error) for error in checked.errors]}, *described)
     # Parsed and validated once (Ariadne's graphql_sync would do both again): straight to
-    # graphql-core's executor, with the one error formatter.
+    # graphql-core's executor, with the one error formatter. The plain executor, not the
+    # default incremental one: the schema declares no @defer or @stream, so validation has
+    # already refused any document that could need it.
     executed = execute_sync(
         settings.schema,
         document,
         context_value=context,
         variable_values=variables,
         operation_name=operation_name,
+        executor_class=Executor,
     )
     errors = [format_error(error, settings.debug) for error in executed.errors or ()]
     if executed.data is None and not any("path" in error for error in errors):
