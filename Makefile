@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres check-migrations lint migrate bench clean
+.PHONY: run test test-postgres test-clients check-migrations lint migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,17 @@ test: lint check-migrations
 # As CI does: the suite on a PostgreSQL server started for it and deleted afterwards.
 test-postgres: $(VENV)/.installed
 	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The front-end checks (tests marked `clients`): real client tooling from clients/ (codegen, tsc,
+# Apollo Client, newman, graphql-inspector, graphql-http's audit) and the explorer in headless
+# Chromium, each against a real server. Needs Node.js and npm, and Chromium (Debian's chromium).
+test-clients: $(VENV)/.installed $(VENV)/.installed-clients
+	cd clients && npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m pytest -m clients $(PYTEST_ARGS)
+
+$(VENV)/.installed-clients: requirements-clients.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-clients.txt
+	touch $@
 
 # Load benchmark (benchmarks/load.py): the service and a bare-Flask reference under gunicorn, driven
 # by wrk (apt-get install wrk). Minutes long; not part of `make test`. BENCH_ARGS=--quick for a smoke run.
