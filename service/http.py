@@ -1,11 +1,14 @@
 """The HTTP face of the service: ``/graphql`` (GET: explorer or query; POST: JSON or multipart)."""
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, g, jsonify, request
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from .auth.identity import identify
 from .errors import GraphQLParseFailed
@@ -18,6 +21,10 @@ from .logs import log_request
 # Browsers send multipart forms cross-site without a preflight; a request carrying one
 # of these headers cannot come from a plain form (Apollo Server's CSRF prevention).
 PREFLIGHT_HEADERS = ("Authorization", "Apollo-Require-Preflight", "X-Apollo-Operation-Name")
+# The answer's media type (GraphQL over HTTP): the old one, or the current spec's when asked for.
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+GRAPHQL_RESPONSE_CONTENT_TYPE = f"{GRAPHQL_RESPONSE}; charset=utf-8"
 
 bp = Blueprint("graphql", __name__)
 
@@ -42,7 +49,62 @@ def finish_response(response: Response) -> Response:
     headers["Referrer-Policy"] = "no-referrer"
     if request.blueprint == bp.name:
         headers["Cache-Control"] = "no-store"
+    if request.path == "/graphql" and response.mimetype == JSON and _answer_media_type() == GRAPHQL_RESPONSE:
+        # Every JSON answer at /graphql, errors included, in the type the client asked for.
+        headers["Content-Type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
     return log_request(response)
+
+
+@lru_cache(maxsize=256)
+def media_type_for(accept: str) -> str | None:
+    """The media type to answer a request whose ``Accept`` header is ``accept``; ``None`` if neither fits.
+
+    ``application/graphql-response+json`` only when the client names it, at
+    a quality no lower than ``application/json``'s: Apollo Client 4 and
+    graphql-http's client do; the old clients send no ``Accept``, ``*/*``
+    or ``application/json`` and keep getting ``application/json``. Clients
+    send the same header again and again, so each is worked out once.
+    """
+    if not accept.strip():
+        return JSON
+    accepted = parse_accept_header(accept, MIMEAccept)
+    json_quality = _quality(accepted, JSON)
+    named = _quality(accepted, GRAPHQL_RESPONSE, by_name=True)
+    if named and named >= json_quality:
+        return GRAPHQL_RESPONSE
+    if json_quality:
+        return JSON
+    return GRAPHQL_RESPONSE if _quality(accepted, GRAPHQL_RESPONSE) else None
+
+
+def _quality(accepted: MIMEAccept, media_type: str, *, by_name: bool = False) -> float:
+    """The quality ``accepted`` gives ``media_type``: from its most specific entry (the type itself,
+    then ``application/*``, then ``*/*``; only the type itself when ``by_name``), parameters aside."""
+    ranges = (media_type,) if by_name else (media_type, f"{media_type.partition('/')[0]}/*", "*/*")
+    found, quality = len(ranges), 0.0
+    for value, value_quality in accepted:
+        bare = value.partition(";")[0].rstrip().lower()
+        if bare in ranges and ranges.index(bare) < found:
+            found, quality = ranges.index(bare), value_quality
+    return quality
+
+
+def _answer_media_type() -> str | None:
+    return media_type_for(request.headers.get("Accept", ""))
+
+
+def _not_acceptable() -> Response | None:
+    """A 406 when the ``Accept`` header allows neither JSON type; ``None`` when an answer can be sent."""
+    if _answer_media_type() is not None:
+        return None
+    return _json_error(
+        406,
+        GraphQLParseFailed(
+            f"The Accept header allows neither {GRAPHQL_RESPONSE} nor {JSON}: "
+            "a GraphQL answer can only be sent as one of them."
+        ),
+        code="NOT_ACCEPTABLE",
+    )
 
 
 def build_context() -> GraphQLContext:
@@ -76,17 +138,20 @@ def graphql_get() -> Response:
         response = Response(explorer_html, mimetype="text/html")
         response.headers["Content-Security-Policy"] = current_app.extensions["graphql_explorer_csp"]
         return response
+    if (refusal := _not_acceptable()) is not None:
+        return refusal
     data: dict[str, Any] = {
         "query": request.args.get("query"),
         "operationName": request.args.get("operationName") or None,
     }
-    if request.args.get("variables"):
-        try:
-            data["variables"] = json.loads(request.args["variables"])
-        except ValueError:
-            return _json_error(400, GraphQLParseFailed("'variables' is not valid JSON."))
-        except RecursionError:
-            return _json_error(400, NestedTooDeeply())
+    for name in ("variables", "extensions"):
+        if request.args.get(name):
+            try:
+                data[name] = json.loads(request.args[name])
+            except ValueError:
+                return _json_error(400, GraphQLParseFailed(f"'{name}' is not valid JSON."))
+            except RecursionError:
+                return _json_error(400, NestedTooDeeply())
     try:
         outcome = execute_operation(current_app.extensions["graphql"], data, build_context(), read_only=True)
     except MethodNotAllowed:
@@ -99,6 +164,8 @@ def graphql_get() -> Response:
 @bp.post("/graphql")
 def graphql_post() -> Response:
     """One operation in a JSON body, or in a multipart request carrying files."""
+    if (refusal := _not_acceptable()) is not None:
+        return refusal  # before the body is read: nothing runs that could not be answered
     if request.mimetype == "multipart/form-data":
         if not any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
             # Refused before the body is read, so nothing is parsed, stored or run.
@@ -135,8 +202,11 @@ def _answer(outcome: Outcome) -> Response:
     return response
 
 
-def _json_error(status: int, error: GraphQLParseFailed) -> Response:
-    response = jsonify(error_body(error))
+def _json_error(status: int, error: GraphQLParseFailed, *, code: str | None = None) -> Response:
+    body = error_body(error)
+    if code is not None:
+        body["errors"][0]["extensions"]["code"] = code
+    response = jsonify(body)
     response.status_code = status
     return response
 

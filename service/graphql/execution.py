@@ -133,7 +133,10 @@ class GraphQLSettings:
 
 
 def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
-    """The query, variables and operation name of a request body; ``GraphQLParseFailed`` when malformed."""
+    """The query, variables and operation name of a request body; ``GraphQLParseFailed`` when malformed.
+
+    ``extensions``, if sent, must be an object; nothing else is read from it.
+    """
     check_json_nesting(data)
     if isinstance(data, list):
         raise GraphQLParseFailed(
@@ -148,6 +151,10 @@ def read_operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
         raise GraphQLParseFailed("'variables' must be a JSON object or null.")
     if operation_name is not None and not isinstance(operation_name, str):
         raise GraphQLParseFailed("'operationName' must be a string or null.")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        # Nothing reads them yet, but the protocol says what they are (GraphQL over HTTP).
+        raise GraphQLParseFailed("'extensions' must be a JSON object or null.")
     if not _is_unicode_text(query) or not _is_unicode_text(variables):
         # JSON may spell lone surrogates ("\ud800"), which no database or hash can take.
         raise GraphQLParseFailed("The request holds text that is not valid Unicode (a lone surrogate).")
