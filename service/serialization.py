@@ -11,20 +11,25 @@ from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
 
-def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
-    """``value`` as compact UTF-8 JSON; anything orjson does not know is written as ``str()``."""
-    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+def dumps(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON, keys in their order; anything orjson does not know is ``str()``."""
+    return orjson.dumps(value, default=str)
 
 
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON provider (``jsonify``, ``app.json``) writing with orjson.
 
-    Keys are sorted, as Flask's own provider sorts them, so answers keep their shape.
+    Keys keep their order, unlike Flask's own provider, which sorts them: an
+    answer's fields come back in the order the query selected them, and an
+    error's as the GraphQL specification lists them (``message``,
+    ``locations``, ``path``, ``extensions``).
     """
 
+    sort_keys = False
+
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return dumps(obj, sort_keys=True).decode()
+        return dumps(obj).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        body = dumps(self._prepare_response_obj(args, kwargs), sort_keys=True)
+        body = dumps(self._prepare_response_obj(args, kwargs))
         return self._app.response_class(body + b"\n", mimetype=self.mimetype)
