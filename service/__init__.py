@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # /uploads//etc/passwd must be a plain 404, not a redirect to a merged path.
     app.url_map.merge_slashes = False
     app.config.from_mapping(settings)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _private(Path(app.instance_path), folder=True)
     app.config["SECRET_KEY"] = _secret_key(app)
     # A body bigger than one upload plus its form fields is refused (413) before it is read.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_SIZE"] + MULTIPART_ALLOWANCE
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'accounts.sqlite3'}"
+    _private_sqlite_files(app.config["SQLALCHEMY_DATABASE_URI"])
     # A failed statement's error message must not carry its parameters (password hashes,
     # token digests) into the log, unless the app runs in debug mode.
     engine_options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -115,6 +117,48 @@ def _stored_secret_key(path: Path) -> str:
         finally:
             temporary.unlink()
     return path.read_text().strip()
+
+
+def _private(path: Path, *, folder: bool = False) -> None:
+    """Make ``path`` (a folder when ``folder``, else a file) readable by this user only.
+
+    Created with mode 0700 or 0600 if missing; tightened if it exists with
+    more (an older version's 0755 or 0644) and belongs to this user. The
+    instance folder holds the signing key and, by default, the database with
+    every password hash: no other local user may read either.
+    """
+    mode = 0o700 if folder else 0o600
+    if not path.exists():
+        if folder:
+            path.mkdir(mode=mode, parents=True)
+        elif path.parent.is_dir():  # a missing folder is the operator's to make: readyz reports it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))  # SQLite takes an empty file
+        return
+    status = path.stat()
+    kind_matches = stat.S_ISDIR(status.st_mode) if folder else stat.S_ISREG(status.st_mode)
+    if kind_matches and status.st_uid == os.getuid() and status.st_mode & 0o077:
+        path.chmod(mode)
+
+
+def _private_sqlite_files(url: str) -> None:
+    """The SQLite database file of ``url`` and its journal files, private (0600) like the key beside it.
+
+    SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the database
+    file's own mode, so creating the database 0600 keeps them all private.
+    """
+    parsed = sa.engine.make_url(url)
+    database = parsed.database
+    in_memory = not database or database == ":memory:" or "mode=memory" in url
+    if parsed.get_backend_name() != "sqlite" or in_memory:
+        return
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    path = Path(database)
+    _private(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            _private(companion)
 
 
 def _tune_sqlite(connection, _record) -> None:

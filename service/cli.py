@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
+from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
 from .models import User
@@ -136,6 +137,15 @@ def activate_command(username: str) -> None:
     """Let a deactivated user log in again."""
     user = set_active(_the_user(username), True)
     click.echo(f"{user.username!r} activated.")
+
+
+@users.command("unlock")
+@click.argument("username")
+def unlock_command(username: str) -> None:
+    """Lift the login limits on a user's account, from every address, at once."""
+    user = _the_user(username)
+    forgotten = unlock_account(user.username_key)
+    click.echo(f"{user.username!r} unlocked: {forgotten} counted login attempts forgotten.")
 
 
 @tokens.command("purge")

@@ -137,6 +137,9 @@ class RateEvent(db.Model):
     Kept in the database so that every gunicorn worker and every app server
     counts the same events. ``bucket`` is a SHA-256 digest of the bucket's
     name, so typed usernames and client addresses are not stored readable.
+    ``account`` is a digest of the account a login event counts against
+    (whatever the client's address), so ``flask users unlock`` finds every
+    bucket that holds the account back.
     """
 
     __tablename__ = "rate_events"
@@ -145,6 +148,7 @@ class RateEvent(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     bucket: so.Mapped[str] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    account: so.Mapped[str | None] = so.mapped_column(sa.String(64), index=True)
 
 
 class KnownClient(db.Model):

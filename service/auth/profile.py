@@ -96,7 +96,9 @@ def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any]
         values[name] = value
     if changes.get("gender") is not None:
         gender = changes["gender"].strip().upper()
-        if gender in GENDERS:
+        if not gender:  # "" clears it; null leaves it as it is
+            values["gender"] = None
+        elif gender in GENDERS:
             values["gender"] = gender
         else:
             allowed = ", ".join(GENDERS)

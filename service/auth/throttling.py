@@ -60,10 +60,17 @@ class Bucket:
 
     key: str
     limit: Limit
+    # The digest of the account whose login it holds back (``account_digest``), if any.
+    account: str | None = None
 
     @classmethod
-    def named(cls, limit: Limit, *parts: str) -> "Bucket":
-        return cls(hashlib.sha256("\x1f".join(parts).encode()).hexdigest(), limit)
+    def named(cls, limit: Limit, *parts: str, account: str | None = None) -> "Bucket":
+        return cls(hashlib.sha256("\x1f".join(parts).encode()).hexdigest(), limit, account)
+
+
+def account_digest(account_key: str) -> str:
+    """What rate events store of the account they count against: a digest, never the name."""
+    return hashlib.sha256(f"account\x1f{account_key}".encode()).hexdigest()
 
 
 def client_network(ip: str) -> str:
@@ -85,10 +92,10 @@ def client_network(ip: str) -> str:
 
 def login_buckets(settings: ThrottleSettings, account_key: str, ip: str) -> list[Bucket]:
     """Failed password checks count per account and client, per account, and per client."""
-    network = client_network(ip)
+    network, account = client_network(ip), account_digest(account_key)
     return [
-        Bucket.named(settings.login_account_ip, "login-account-ip", account_key, network),
-        Bucket.named(settings.login_account, "login-account", account_key),
+        Bucket.named(settings.login_account_ip, "login-account-ip", account_key, network, account=account),
+        Bucket.named(settings.login_account, "login-account", account_key, account=account),
         Bucket.named(settings.login_ip, "login-ip", network),
     ]
 
@@ -137,7 +144,7 @@ def record_events(buckets: Sequence[Bucket], now: datetime) -> list[RateEvent]:
                 RateEvent.created_at <= now - timedelta(seconds=bucket.limit.window),
             )
         )
-    events = [RateEvent(bucket=bucket.key, created_at=now) for bucket in buckets]
+    events = [RateEvent(bucket=bucket.key, created_at=now, account=bucket.account) for bucket in buckets]
     db.session.add_all(events)
     return events
 
@@ -217,3 +224,15 @@ def _seconds_until_free(bucket: Bucket, now: datetime) -> int | None:
         return None
     frees_at = recent[limit.max_events] + timedelta(seconds=limit.window)
     return max(1, math.ceil((frees_at - now).total_seconds()))
+
+
+def unlock_account(account_key: str) -> int:
+    """Forget every login event counted against the account (its account-wide bucket and its
+    account+address buckets, from any address), so it may log in again at once. Commits;
+    returns how many events were forgotten. Limits per client address are left alone: they
+    hold back a client, not this account."""
+    forgotten = db.session.execute(
+        sa.delete(RateEvent).where(RateEvent.account == account_digest(account_key))
+    ).rowcount
+    db.session.commit()
+    return forgotten
