@@ -21,8 +21,10 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
 
+# BIND wins when set (as in the README's deployment steps); otherwise HOST:PORT. gunicorn replaces
+# the recipe's shell (exec), so Ctrl-C, or `kill %1` on a backgrounded job, reaches it.
 run: migrate
-	BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	exec env BIND="$${BIND:-$(HOST):$(PORT)}" $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
