@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-clients check-migrations lint migrate bench clean
+.PHONY: run test test-postgres test-clients explorer-assets check-migrations lint migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +53,15 @@ $(VENV)/.installed-clients: requirements-clients.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-clients.txt
 	touch $@
 
+# The explorers' files in service/graphql/static/explorer/vendor/ (committed: `make run` needs no Node),
+# rebuilt from explorer/package-lock.json, each package's licence beside its files. Needs Node.js and npm.
+explorer-assets:
+	cd explorer && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs
+
 # Load benchmark (benchmarks/load.py): the service and a bare-Flask reference under gunicorn, driven
 # by wrk (apt-get install wrk). Minutes long; not part of `make test`. BENCH_ARGS=--quick for a smoke run.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/load.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts clients/node_modules clients/build clients/src/generated explorer/node_modules

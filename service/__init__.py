@@ -58,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .cli import register_commands
     from .graphql.execution import GraphQLSettings
     from .graphql.explorer import explorer_csp, explorer_html
+    from .graphql.explorer_assets import bp as explorer_assets_bp
     from .graphql.schema import build_schema
     from .health import bp as health_bp
     from .health import migration_heads
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(uploads_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(explorer_assets_bp)
     app.extensions["migration_heads"] = migration_heads(migrations)
     configure_logging()
     app.before_request(start_request)
