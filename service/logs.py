@@ -5,6 +5,7 @@ the request id, a password, a token or an upload's content.
 """
 
 import logging
+import math
 import random
 import re
 import sys
@@ -27,9 +28,12 @@ REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class JSONFormatter(logging.Formatter):
     """Each record as one JSON object; a record's ``fields`` are merged in."""
 
+    # The formatted second of the last record: a busy worker logs many lines within one second.
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -38,6 +42,16 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return dumps(line).decode()
+
+    def _time(self, created: float) -> str:
+        """``created`` as ISO 8601 in UTC with milliseconds (``2026-12-02T05:40:12.345+00:00``)."""
+        fraction, whole = math.modf(created)  # rounded as datetime.fromtimestamp rounds
+        second, microsecond = int(whole), round(fraction * 1_000_000)
+        if microsecond >= 1_000_000:
+            second, microsecond = second + 1, microsecond - 1_000_000
+        if self._second[0] != second:
+            self._second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        return f"{self._second[1]}.{microsecond // 1000:03d}+00:00"
 
     def formatException(self, ei) -> str:
         """The traceback; a database error keeps its statement but not the values it was about.

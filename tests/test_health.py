@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import flask_migrate
@@ -312,6 +312,21 @@ def test_the_json_formatter_writes_the_line_as_one_json_object(
     assert (line["level"], line["logger"]) == ("info", "service.requests")
     assert line["message"] == "GET /healthz 200"
     assert datetime.fromisoformat(line["time"]).utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "created", [0.0, 1.9995, 1.9999995, 59.9999999, 1796189551.123, 1796189551.0009, 4102444799.999]
+)
+def test_the_log_time_is_the_records_time_in_utc_with_milliseconds(created: float) -> None:
+    """The formatter reuses each second's text; the milliseconds still round as datetime rounds them."""
+    formatter = JSONFormatter()
+    formatter.format(logging.LogRecord("x", logging.INFO, __file__, 1, "now", None, None))  # caches now
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    record.created = created
+
+    line = json.loads(formatter.format(record))
+
+    assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
 # Request ids
