@@ -43,8 +43,8 @@ test-postgres: $(VENV)/.installed
 	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The front-end checks (tests marked `clients`): real client tooling from clients/ (codegen, tsc,
-# Apollo Client, newman, graphql-inspector, graphql-http's audit) and the explorer in headless
-# Chromium, each against a real server. Needs Node.js and npm, and Chromium (Debian's chromium).
+# Apollo Client, newman, graphql-inspector, graphql-http's audit), the explorer and the staff
+# console in headless Chromium, each against a real server. Needs Node.js and npm, and Debian's chromium.
 test-clients: $(VENV)/.installed $(VENV)/.installed-clients
 	cd clients && npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pytest -m clients $(PYTEST_ARGS)

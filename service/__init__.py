@@ -56,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import models  # noqa: F401  (registers the tables with the metadata)
     from .auth import Auth
     from .cli import register_commands
+    from .console import bp as console_bp
     from .graphql.execution import GraphQLSettings
     from .graphql.explorer import explorer_csp, explorer_html
     from .graphql.explorer_assets import bp as explorer_assets_bp
@@ -79,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(uploads_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(console_bp)
     app.register_blueprint(explorer_assets_bp)
     app.extensions["migration_heads"] = migration_heads(migrations)
     configure_logging()

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -9,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
+from .auth.django_import import OLD_REFRESH_LIFETIME, ImportConflict, import_django
 from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
@@ -146,6 +148,63 @@ def unlock_command(username: str) -> None:
     user = _the_user(username)
     forgotten = unlock_account(user.username_key)
     click.echo(f"{user.username!r} unlocked: {forgotten} counted login attempts forgotten.")
+
+
+@users.command("import-django")
+@click.option("--database-url", required=True, help="The old service's database (SQLite or PostgreSQL).")
+@click.option(
+    "--media-root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The old service's MEDIA_ROOT, where its profile pictures are.",
+)
+@click.option("--user-table", help="The old user table (default: accounts_user, else auth_user).")
+@click.option(
+    "--refresh-token-lifetime",
+    type=click.IntRange(min=1),
+    default=OLD_REFRESH_LIFETIME,
+    show_default=True,
+    help="The old JWT_REFRESH_EXPIRATION_DELTA in seconds: older refresh tokens are not brought over.",
+)
+@click.option("--dry-run", is_flag=True, help="Check and report everything, write nothing.")
+def import_django_command(
+    database_url: str, media_root: Path, user_table: str | None, refresh_token_lifetime: int, dry_run: bool
+) -> None:
+    """Bring the old Django service's accounts, passwords, pictures and live sessions over.
+
+    Ids are kept; running it again changes nothing but what changed in the old service since.
+    """
+    try:
+        report = import_django(
+            database_url=database_url,
+            media_root=media_root,
+            uploads=current_app.extensions["uploads"],
+            picture_key=current_app.extensions["auth"].tokens.key,
+            user_table=user_table,
+            refresh_lifetime=refresh_token_lifetime,
+            dry_run=dry_run,
+        )
+    except ImportConflict as conflict:
+        for problem in conflict.problems:
+            click.echo(f"Conflict: {problem}", err=True)
+        raise click.ClickException("Nothing was imported: resolve the conflicts above first.") from None
+    except (LookupError, OSError, sa.exc.SQLAlchemyError) as error:
+        raise click.ClickException(f"Cannot read the old service: {error}") from None
+    for line in report.lines:
+        click.echo(line)
+    counts = report.counts
+    click.echo(
+        f"{'Dry run, nothing written. ' if dry_run else ''}Users: {counts['imported']} imported, "
+        f"{counts['updated']} updated, {counts['unchanged']} unchanged. "
+        f"Pictures: {counts['pictures imported']} imported, {counts['pictures skipped']} skipped."
+    )
+    sessions = [f"{counts['sessions imported']} imported", f"{counts['sessions already here']} already here"]
+    sessions += [
+        f"{count} {kind.removeprefix('sessions ')}"
+        for kind, count in sorted(counts.items())
+        if kind.startswith("sessions skipped")
+    ]
+    click.echo(f"Sessions: {', '.join(sessions)}.")
 
 
 @tokens.command("purge")

@@ -67,6 +67,25 @@ def _public_url(raw: str | None) -> str | None:
     return raw.strip().rstrip("/")
 
 
+def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
+    """The old Django service's ``SECRET_KEY`` and the Unix time its access tokens stop being
+    accepted: both set, or neither."""
+    key = env.get("LEGACY_JWT_SECRET_KEY") or None
+    raw_until = (env.get("LEGACY_JWT_ACCEPT_UNTIL") or "").strip()
+    if not key and not raw_until:
+        return None, None
+    if not key or not raw_until:
+        raise ConfigError("LEGACY_JWT_SECRET_KEY and LEGACY_JWT_ACCEPT_UNTIL must be set together")
+    problem = f"LEGACY_JWT_ACCEPT_UNTIL must be a Unix time in seconds, got {raw_until!r}"
+    try:
+        until = int(raw_until)
+    except ValueError:
+        raise ConfigError(problem) from None
+    if until < 0:
+        raise ConfigError(problem)
+    return key, until
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -78,6 +97,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if algorithm not in JWT_ALGORITHMS:
         raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
     instance_path = env.get("INSTANCE_PATH") or None
+    legacy_key, legacy_until = _legacy_jwt(env)
     if instance_path:
         instance_path = os.path.abspath(instance_path)
     return {
@@ -92,9 +112,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_REFRESH_TOKEN_LIFETIME": _int(env, "JWT_REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600),
         "JWT_REFRESH_REUSE_INTERVAL": _int(env, "JWT_REFRESH_REUSE_INTERVAL", 10, 0),
         "SESSION_MAX_LIFETIME": _int(env, "SESSION_MAX_LIFETIME", 30 * 24 * 3600),
+        # A staff console sign-in (/admin) ends this many seconds after it began, used or not.
+        "ADMIN_SESSION_LIFETIME": _int(env, "ADMIN_SESSION_LIFETIME", 8 * 3600),
         "JWT_LEEWAY": _int(env, "JWT_LEEWAY", 0, 0),
         "JWT_ISSUER": env.get("JWT_ISSUER") or None,
         "JWT_AUDIENCE": env.get("JWT_AUDIENCE") or None,
+        # During a move from the Django service: its SECRET_KEY, and until when (a Unix time)
+        # the access tokens it signed are still accepted. Both or neither.
+        "LEGACY_JWT_SECRET_KEY": legacy_key,
+        "LEGACY_JWT_ACCEPT_UNTIL": legacy_until,
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", "uploads"),
         "MAX_UPLOAD_SIZE": _int(env, "MAX_UPLOAD_SIZE", 5 * 1024 * 1024),
         # A phone photo (12-16 megapixels) fits; decoding one costs about 64 MB of memory.

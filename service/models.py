@@ -1,4 +1,4 @@
-"""Database models: users, their login sessions and the sessions' refresh tokens.
+"""Database models: users, their login sessions, the sessions' refresh tokens, staff console sign-ins.
 
 Ids of users, sessions and refresh tokens are never handed out twice: SQLite
 tables say ``AUTOINCREMENT`` (without it SQLite reuses the ids of deleted
@@ -75,6 +75,9 @@ class User(db.Model):
     position: so.Mapped[str] = so.mapped_column(sa.String(150), default="", server_default="")
     department: so.Mapped[str] = so.mapped_column(sa.String(150), default="", server_default="")
     profile_picture: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    # When every session of the user was last ended (new password, deactivation, logging out
+    # everywhere): the old service's access tokens, which name no session, from before it are refused.
+    sessions_ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     sessions: so.WriteOnlyMapped["LoginSession"] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -129,6 +132,27 @@ class RefreshToken(db.Model):
     successor_sealed: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
     session: so.Mapped[LoginSession] = so.relationship()
+
+
+class ConsoleSession(db.Model):
+    """A staff console sign-in (``/admin``): its cookie's token, known to the server only by its digest.
+
+    It rides on a ``LoginSession`` of its own, so whatever ends the user's
+    sessions (deactivation, a new password, logging out everywhere, revoking
+    that session) ends it too; and it ends at ``expires_at`` in any case.
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    login_session_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("login_sessions.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+
+    login_session: so.Mapped[LoginSession] = so.relationship()
 
 
 class RateEvent(db.Model):

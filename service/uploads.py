@@ -168,7 +168,22 @@ def store_picture(upload: IO[bytes], settings: UploadSettings) -> str:
     data = read_limited(upload, settings.max_bytes)
     image, image_format = clean_image(data, settings.max_pixels, settings.max_side)
     del data  # the upload's bytes are not needed while the picture is encoded
-    relative = f"{PICTURE_FOLDER}/{secrets.token_hex(16)}.{EXTENSIONS[image_format]}"
+    return _save_picture(image, image_format, settings, secrets.token_hex(16))
+
+
+def store_picture_bytes(data: bytes, settings: UploadSettings, stem: str) -> str:
+    """Check and re-encode a picture's bytes as an upload's, and write it as ``<stem>.<ext>``
+    (32 hex digits); return its path relative to the upload folder. Raises ``BadUserInput``."""
+    if len(data) > settings.max_bytes:
+        raise picture_problem(f"The file is larger than the limit of {settings.max_bytes // 1024} KiB.")
+    if not data:
+        raise picture_problem("The file is empty.")
+    image, image_format = clean_image(data, settings.max_pixels, settings.max_side)
+    return _save_picture(image, image_format, settings, stem)
+
+
+def _save_picture(image: Image.Image, image_format: str, settings: UploadSettings, stem: str) -> str:
+    relative = f"{PICTURE_FOLDER}/{stem}.{EXTENSIONS[image_format]}"
     target = settings.folder / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.part")

@@ -36,6 +36,8 @@ class Auth:
                 reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
                 session_max_lifetime=config["SESSION_MAX_LIFETIME"],
                 max_sessions_per_user=config["SESSION_MAX_PER_USER"],
+                legacy_key=(config.get("LEGACY_JWT_SECRET_KEY") or "").encode() or None,
+                legacy_accept_until=config.get("LEGACY_JWT_ACCEPT_UNTIL"),
             ),
             throttle=ThrottleSettings.from_config(config),
         )

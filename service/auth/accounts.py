@@ -131,17 +131,24 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
     whether the account is missing, inactive or the password is wrong; and
     ``RateLimited`` once the failures for the account or the client pile up.
     """
-    if len(password) > MAX_LENGTH or len(username) > 1024:
-        raise InvalidCredentials()
-    user = find_user_by_login(username)
-    account_key = user.username_key if user is not None else lookup_key(username.strip())
     # The success is committed with the new session: one transaction (one fsync) fewer per login.
-    verify_password_throttled(auth, user, password, account_key=account_key, ip=ip, commit=False)
+    user = authenticate(auth, username=username, password=password, ip=ip)
     now = utcnow()
     user.last_login = now
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     db.session.commit()
     return pair
+
+
+def authenticate(auth: Auth, *, username: str, password: str, ip: str) -> User:
+    """The active user that ``username`` (or email) and ``password`` name, checked under the login
+    limits: ``InvalidCredentials`` or ``RateLimited`` otherwise. The success is left for the caller
+    to commit (``tokenAuth`` and the staff console count attempts in the same buckets through this)."""
+    if len(password) > MAX_LENGTH or len(username) > 1024:
+        raise InvalidCredentials()
+    user = find_user_by_login(username)
+    account_key = user.username_key if user is not None else lookup_key(username.strip())
+    return verify_password_throttled(auth, user, password, account_key=account_key, ip=ip, commit=False)
 
 
 def verify_password_throttled(

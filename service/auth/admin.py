@@ -9,6 +9,7 @@ from ..extensions import db
 from ..models import KnownClient, LoginSession, RateEvent, User, utcnow
 from . import Auth
 from .accounts import checked_new_account, new_user
+from .console import end_console_sessions
 from .passwords import password_problems
 from .sessions import revoke_all_sessions, wipe_sealed_successors
 from .throttling import KNOWN_CLIENT_DAYS
@@ -48,8 +49,10 @@ def set_active(user: User, active: bool) -> User:
 
 
 def set_staff(user: User, staff: bool) -> User:
-    """Grant or withdraw staff rights. Commits."""
+    """Grant or withdraw staff rights; withdrawing them ends the user's staff console sign-ins. Commits."""
     user.is_staff = staff
+    if not user.is_privileged:
+        end_console_sessions(user, now=utcnow())
     db.session.commit()
     return user
 
@@ -114,12 +117,24 @@ def user_filter(search: str | None) -> sa.ColumnElement[bool]:
     )
 
 
-def users_page(*, first: int, after_id: int | None, search: str | None) -> tuple[list[User], bool]:
+def users_page(
+    *,
+    first: int,
+    after_id: int | None,
+    search: str | None,
+    active: bool | None = None,
+    staff: bool | None = None,
+) -> tuple[list[User], bool]:
     """One page of users in id order, after ``after_id``; and whether more follow.
 
     Keyset pagination on the primary key: a page costs the same however deep it is.
+    ``active`` and ``staff``, when given, keep only the users whose flag has that value.
     """
     query = sa.select(User).where(user_filter(search)).order_by(User.id).limit(first + 1)
+    if active is not None:
+        query = query.where(User.is_active == active)
+    if staff is not None:
+        query = query.where(User.is_staff == staff)
     if after_id is not None:
         query = query.where(User.id > after_id)
     users = list(db.session.scalars(query))

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from ..errors import TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
 from ..models import LoginSession, User
+from .legacy_tokens import decode_legacy_access_token
 from .tokens import TokenSettings, decode_access_token, unix_time
+from .validation import lookup_key
 
 SCHEMES = ("jwt", "bearer")
 
@@ -146,7 +148,12 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
     login time must match the token's ``skey`` and ``origIat``. Raises
     ``TokenExpired``, ``TokenInvalid`` or ``TokenRevoked``.
     """
-    claims = decode_access_token(settings, token)
+    try:
+        claims = decode_access_token(settings, token)
+    except TokenInvalid:
+        if settings.legacy_key is None:
+            raise
+        return check_legacy_access_token(settings, token)
     row = caller_row({"user_id": int(claims["sub"]), "session_id": claims["sid"]})
     if row is None:
         raise TokenRevoked("The token has been revoked.")
@@ -159,6 +166,28 @@ def check_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dic
         or not caller.is_active
         or session_key != claims["skey"]
         or unix_time(session_created_at) != claims["origIat"]
+    ):
+        raise TokenRevoked("The token has been revoked.")
+    return caller, claims
+
+
+def check_legacy_access_token(settings: TokenSettings, token: str) -> tuple[Caller, dict[str, Any]]:
+    """The user and claims of an access token signed by the old Django service, during the cutover.
+
+    It names no session, so it is refused once its user is inactive or gone, or had every
+    session ended (new password, deactivation, logging out everywhere) after its ``origIat``.
+    """
+    claims = decode_legacy_access_token(settings, token)
+    row = db.session.execute(
+        sa.select(*CALLER_COLUMNS, User.sessions_ended_at).where(
+            User.username_key == lookup_key(claims["username"])
+        )
+    ).first()
+    if row is None:
+        raise TokenRevoked("The token has been revoked.")
+    caller, sessions_ended_at = Caller(*row[:-1]), row[-1]
+    if not caller.is_active or (
+        sessions_ended_at is not None and unix_time(sessions_ended_at) >= claims["origIat"]
     ):
         raise TokenRevoked("The token has been revoked.")
     return caller, claims

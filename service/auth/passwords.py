@@ -6,6 +6,8 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from .django_hashes import is_django_hash, verify_django_password
+
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 MIN_NAME_IN_PASSWORD = 3
@@ -26,14 +28,21 @@ class Passwords:
         return self.hasher.hash(password)
 
     def verify(self, stored_hash: str, password: str) -> bool:
-        """True when ``password`` matches; never raises for a wrong or damaged hash."""
+        """True when ``password`` matches; never raises for a wrong or damaged hash.
+
+        Hashes brought over from the old Django service are checked in their own format.
+        """
+        if is_django_hash(stored_hash):
+            return verify_django_password(stored_hash, password)
         try:
             return self.hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        """True when the hash was made with other parameters than the current ones."""
+        """True when the hash was made with other parameters than the current ones, or is Django's."""
+        if is_django_hash(stored_hash):
+            return True
         try:
             return self.hasher.check_needs_rehash(stored_hash)
         except InvalidHashError:

@@ -42,7 +42,15 @@ def token_digest(raw: str) -> str:
 def start_session(
     settings: TokenSettings, user: User, *, now: datetime, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
-    """Open a session for ``user`` and issue its first token pair (the caller commits).
+    """Open a session for ``user`` and issue its first token pair (the caller commits)."""
+    session = open_login_session(settings, user, now=now, user_agent=user_agent, ip=ip)
+    return _issue_pair(settings, session, now, new_refresh_token())
+
+
+def open_login_session(
+    settings: TokenSettings, user: User, *, now: datetime, user_agent: str = "", ip: str = ""
+) -> LoginSession:
+    """A new session row for ``user``, with no tokens yet (the caller commits).
 
     Past ``max_sessions_per_user`` live sessions, the user's oldest ones end.
     """
@@ -52,7 +60,7 @@ def start_session(
     db.session.add(session)
     db.session.flush()
     _end_sessions_beyond_limit(settings, session, now)
-    return _issue_pair(settings, session, now, new_refresh_token())
+    return session
 
 
 def _end_sessions_beyond_limit(settings: TokenSettings, newest: LoginSession, now: datetime) -> None:
@@ -171,6 +179,13 @@ def revoke_refresh_token(raw: str, *, now: datetime) -> datetime:
 
 def revoke_all_sessions(user: User, *, now: datetime) -> None:
     """End every live session of ``user``; their access tokens stop working. No commit."""
+    # Access tokens of the old service name no session: this is what refuses them (see identity).
+    db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id)
+        .values(sessions_ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.session.execute(
         sa.update(LoginSession)
         .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))

@@ -42,6 +42,10 @@ class TokenSettings:
     session_max_lifetime: int = 30 * 24 * 3600
     # A login beyond this many live sessions ends the user's oldest one.
     max_sessions_per_user: int = 50
+    # The old Django service's SECRET_KEY and the Unix time until which its access tokens are
+    # accepted (see ``legacy_tokens``); None when nothing old is accepted.
+    legacy_key: bytes | None = field(default=None, repr=False)
+    legacy_accept_until: int | None = None
     # Seals the successor of a rotated refresh token for the reuse window; derived from ``key``.
     successor_sealer: Fernet = field(init=False, repr=False, compare=False)
     # ``verified_claims`` remembered for this app's key and rules (see ``decode_access_token``).
