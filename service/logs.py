@@ -4,6 +4,7 @@ What is logged is chosen field by field: never a body, a header other than
 the request id, a password, a token or an upload's content.
 """
 
+import contextlib
 import logging
 import math
 import random
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from .serialization import dumps
 
 REQUEST_LOG = logging.getLogger("service.requests")
+_NO_LOCK = contextlib.nullcontext()
 # An incoming X-Request-ID is kept only if it looks like an id, so a client cannot write into the log.
 REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -130,10 +132,52 @@ def log_request(response: Response) -> Response:
         "client_ip": incoming.remote_addr,
     }
     if REQUEST_LOG.isEnabledFor(logging.INFO):
-        # Made directly: logging would otherwise walk the stack for a caller nobody reads.
         message = f"{method} {path} {status}"
-        record = REQUEST_LOG.makeRecord(
-            REQUEST_LOG.name, logging.INFO, __file__, 0, message, None, None, extra={"fields": fields}
-        )
-        REQUEST_LOG.handle(record)
+        handler = _sole_json_handler()
+        if handler is None or not _write_line(handler, message, fields):
+            # Made directly: logging would otherwise walk the stack for a caller nobody reads.
+            record = REQUEST_LOG.makeRecord(
+                REQUEST_LOG.name, logging.INFO, __file__, 0, message, None, None, extra={"fields": fields}
+            )
+            REQUEST_LOG.handle(record)
     return response
+
+
+def _sole_json_handler() -> logging.StreamHandler | None:
+    """The service's JSON handler, when it is the one place a request line would go (as set up by
+    ``configure_logging``); ``None`` when anything else would see the record (another handler, a
+    filter, a handler on the root logger such as pytest's), which then goes through logging."""
+    service_log = REQUEST_LOG.parent
+    if REQUEST_LOG.handlers or REQUEST_LOG.filters or not REQUEST_LOG.propagate or service_log is None:
+        return None
+    handlers = service_log.handlers
+    if len(handlers) != 1 or service_log.filters or not getattr(handlers[0], "_service_json", False):
+        return None
+    if service_log.propagate and logging.getLogger().handlers:
+        return None
+    handler = handlers[0]
+    return handler if handler.level <= logging.INFO and isinstance(handler, logging.StreamHandler) else None
+
+
+def _write_line(handler: logging.StreamHandler, message: str, fields: dict[str, Any]) -> bool:
+    """Write the request's line as ``handler`` would format it, without a log record: the line of
+    every request, so the record, the filters and the handler chain it would pass are spared.
+    False if it could not be written (logging then tries, and reports the failure its way)."""
+    formatter = handler.formatter
+    if not isinstance(formatter, JSONFormatter):
+        return False
+    line: dict[str, Any] = {
+        "time": formatter._time(time.time()),
+        "level": "info",
+        "logger": REQUEST_LOG.name,
+        "message": message,
+    }
+    line.update(fields)
+    text = dumps(line).decode() + handler.terminator
+    with handler.lock or _NO_LOCK:
+        try:
+            handler.stream.write(text)
+            handler.flush()
+        except Exception:
+            return False
+    return True

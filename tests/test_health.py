@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import flask_migrate
 import pytest
@@ -327,6 +328,50 @@ def test_the_log_time_is_the_records_time_in_utc_with_milliseconds(created: floa
     line = json.loads(formatter.format(record))
 
     assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+@pytest.fixture
+def json_log_lines() -> Iterator[io.StringIO]:
+    """What the service's JSON handler writes, in a buffer instead of stdout."""
+    (handler,) = [h for h in logging.getLogger("service").handlers if getattr(h, "_service_json", False)]
+    stream = handler.setStream(io.StringIO())
+    try:
+        yield handler.stream
+    finally:
+        handler.setStream(stream)
+
+
+def test_the_request_line_written_directly_equals_the_line_logging_writes(
+    client: FlaskClient, json_log_lines: io.StringIO
+) -> None:
+    """Alone on the chain (as in production), the JSON handler gets the line without a log record;
+    with another handler anywhere (pytest's on the root logger), the record goes through logging.
+    Both lines are the same, key for key and in the same order."""
+    client.get("/healthz", headers={"X-Request-ID": "through-logging"})
+    root, make_record, made = logging.getLogger(), logging.getLogRecordFactory(), []
+
+    def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        made.append(record.name)
+        return record
+
+    others, root.handlers = root.handlers, []
+    logging.setLogRecordFactory(counted)
+    try:
+        client.get("/healthz", headers={"X-Request-ID": "written-directly"})
+    finally:
+        logging.setLogRecordFactory(make_record)
+        root.handlers = others
+
+    assert "service.requests" not in made
+
+    through_logging, written_directly = (json.loads(text) for text in json_log_lines.getvalue().splitlines())
+    assert list(written_directly) == list(through_logging)
+    for line in (through_logging, written_directly):
+        del line["time"], line["duration_ms"], line["request_id"]
+    assert written_directly == through_logging
+    assert written_directly["message"] == "GET /healthz 200"
+    assert written_directly["logger"] == "service.requests"
 
 
 # Request ids
