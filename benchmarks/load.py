@@ -581,13 +581,26 @@ def ratio(service: Run, reference: Run) -> float:
     return service.rate / reference.rate if reference.rate else 0.0
 
 
-def cpu_ratio(service: Run, reference: Run) -> float:
-    return service.cpu_rate / reference.cpu_rate if reference.cpu_rate else 0.0
-
-
 def span(values: list[float], spec: str) -> str:
     """``min-max`` of ``values``."""
     return f"{format(min(values), spec)}-{format(max(values), spec)}"
+
+
+def print_ranges(
+    results: dict[str, list[tuple[Run, Run]]], targets: dict[str, float], rate: Callable[[Run], float]
+) -> None:
+    """Per operation: the range of ``rate`` of each server and of their ratio, and whether every
+    round (yes), some (partly) or none (no) met the target."""
+    print("|---|---:|---:|---:|---:|---|")
+    for name, runs in results.items():
+        services = [rate(service) for service, _ in runs]
+        references = [rate(reference) for _, reference in runs]
+        ratios = [rate(service) / rate(reference) if rate(reference) else 0.0 for service, reference in runs]
+        met = "yes" if min(ratios) >= targets[name] else ("partly" if max(ratios) >= targets[name] else "no")
+        print(
+            f"| {name} | {span(services, ',.1f')} | {span(references, ',.1f')} "
+            f"| {span(ratios, '.2f')} | ≥ {targets[name]:.1f} | {met} |"
+        )
 
 
 def print_tables(results: dict[str, list[tuple[Run, Run]]], targets: dict[str, float]) -> None:
@@ -605,31 +618,13 @@ def print_tables(results: dict[str, list[tuple[Run, Run]]], targets: dict[str, f
                 f"| {ratio(service, reference):.2f} |"
             )
     print("\n| operation | service req/s | reference req/s | ratio service/reference | target | met |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, runs in results.items():
-        services = [service.rate for service, _ in runs]
-        references = [reference.rate for _, reference in runs]
-        ratios = [ratio(service, reference) for service, reference in runs]
-        met = "yes" if min(ratios) >= targets[name] else ("partly" if max(ratios) >= targets[name] else "no")
-        print(
-            f"| {name} | {span(services, ',.1f')} | {span(references, ',.1f')} "
-            f"| {span(ratios, '.2f')} | ≥ {targets[name]:.1f} | {met} |"
-        )
+    print_ranges(results, targets, lambda run: run.rate)
     print(
         "\nPer core, measured by the worker's own CPU time (requests / CPU-seconds it used): "
         "the same runs, unaffected by time the machine gave to other tenants."
     )
     print("\n| operation | service req/CPU-s | reference req/CPU-s | ratio | target | met |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, runs in results.items():
-        services = [service.cpu_rate for service, _ in runs]
-        references = [reference.cpu_rate for _, reference in runs]
-        ratios = [cpu_ratio(service, reference) for service, reference in runs]
-        met = "yes" if min(ratios) >= targets[name] else ("partly" if max(ratios) >= targets[name] else "no")
-        print(
-            f"| {name} | {span(services, ',.1f')} | {span(references, ',.1f')} "
-            f"| {span(ratios, '.2f')} | ≥ {targets[name]:.1f} | {met} |"
-        )
+    print_ranges(results, targets, lambda run: run.cpu_rate)
     for name, runs in results.items():
         for number, (service, reference) in enumerate(runs, 1):
             for side, run in (("service", service), ("reference", reference)):

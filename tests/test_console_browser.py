@@ -15,13 +15,12 @@ install it, still collects this module (and deselects it).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from browser import ARTIFACTS, chromium
 from conftest import STRONG_PASSWORD
 from console_pages import set_flags, upload_picture
 from server import HOST, PROJECT_ROOT, Server, running_gunicorn
@@ -31,17 +30,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.clients
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine may have no route out: nothing in the browser may try to phone home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or PROJECT_ROOT / "test-artifacts")
 README_SCREENSHOT = PROJECT_ROOT / "docs" / "console.png"
 TIMEOUT_MS = 15_000
 WHOAMI = "query { whoami { username } }"
@@ -52,14 +40,8 @@ mutation Profile($input: UpdateUserInput!) { updateUser(input: $input) { user { 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    chromium = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    assert chromium, "Chromium is missing: apt-get install chromium (.ci/run does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

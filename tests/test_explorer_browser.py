@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from browser import ARTIFACTS, chromium
 from conftest import STRONG_PASSWORD
 from server import HOST, PROJECT_ROOT, Server, running_gunicorn
 
@@ -31,16 +30,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.clients
 
-# The machine may have no route out: nothing in the browser may try to phone home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or PROJECT_ROOT / "test-artifacts")
 README_SCREENSHOT = PROJECT_ROOT / "docs" / "explorer.png"
 TIMEOUT_MS = 15_000
 TOKEN = re.compile(r'"token":\s*"([\w.-]+)"')
@@ -96,14 +85,8 @@ SCREENS = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Chromium is missing: apt-get install chromium (.ci/run does)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module", params=sorted(SCREENS))
