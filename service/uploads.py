@@ -60,7 +60,11 @@ def picture_problem(message: str) -> BadUserInput:
 
 def read_limited(stream: IO[bytes], max_bytes: int) -> bytes:
     """The whole upload, refused as soon as it passes ``max_bytes``."""
-    data = stream.read(max_bytes + 1)
+    return _within_limit(stream.read(max_bytes + 1), max_bytes)
+
+
+def _within_limit(data: bytes, max_bytes: int) -> bytes:
+    """``data``, unless it is empty or over ``max_bytes`` (refused as a picture problem)."""
     if len(data) > max_bytes:
         raise picture_problem(f"The file is larger than the limit of {max_bytes // 1024} KiB.")
     if not data:
@@ -174,11 +178,9 @@ def store_picture(upload: IO[bytes], settings: UploadSettings) -> str:
 def store_picture_bytes(data: bytes, settings: UploadSettings, stem: str) -> str:
     """Check and re-encode a picture's bytes as an upload's, and write it as ``<stem>.<ext>``
     (32 hex digits); return its path relative to the upload folder. Raises ``BadUserInput``."""
-    if len(data) > settings.max_bytes:
-        raise picture_problem(f"The file is larger than the limit of {settings.max_bytes // 1024} KiB.")
-    if not data:
-        raise picture_problem("The file is empty.")
-    image, image_format = clean_image(data, settings.max_pixels, settings.max_side)
+    image, image_format = clean_image(
+        _within_limit(data, settings.max_bytes), settings.max_pixels, settings.max_side
+    )
     return _save_picture(image, image_format, settings, stem)
 
 
