@@ -190,3 +190,28 @@ class KnownClient(db.Model):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     network: so.Mapped[str] = so.mapped_column(sa.String(64))
     last_login_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class SecurityEvent(db.Model):
+    """One thing that happened to an account's security (a login, a new password, a lockout...).
+
+    Never a password or a token: the kind, when, the account, and the client's
+    address and user agent. ``user_id`` is a plain column, not a foreign key, so an
+    account's events outlive it (ids are never reused; staff can still audit a
+    deleted account). ``actor_id`` is the staff member who made a staff change.
+    """
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        sa.Index("ix_security_events_user_id_id", "user_id", "id"),
+        sa.Index("ix_security_events_kind_id", "kind", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: so.Mapped[int | None] = so.mapped_column()
+    actor_id: so.Mapped[int | None] = so.mapped_column()
+    ip_address: so.Mapped[str] = so.mapped_column(sa.String(45), default="")
+    user_agent: so.Mapped[str] = so.mapped_column(sa.String(512), default="")
