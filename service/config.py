@@ -5,6 +5,7 @@ default, in the README's configuration table.
 """
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ EXPLORERS = ("playground", "graphiql", "apollo", "off")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+# A DNS name or an IP address (an IPv6 one without its brackets): no wildcard, no other character.
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 
 
 class ConfigError(RuntimeError):
@@ -86,7 +89,7 @@ def _cors_origins(raw: str | None) -> tuple[str, ...]:
         if (
             url is None
             or url.scheme not in ("http", "https")
-            or not url.hostname
+            or not HOST_NAME.fullmatch(url.hostname or "")
             or url.username is not None
             or url.password is not None
             or origin != f"{url.scheme}://{url.netloc}"

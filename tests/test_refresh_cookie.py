@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from service.config import ConfigError, settings_from_env
 from service.extensions import db
 
 TOKEN_AUTH = """
@@ -407,3 +408,10 @@ def test_without_cookie_mode_delete_refresh_token_cookie_deletes_nothing(gql: Gr
     assert response.get_json() == {"data": {"deleteRefreshTokenCookie": {"deleted": False}}}
     assert "Set-Cookie" not in response.headers
     assert live_sessions(app) == 1
+
+
+def test_cookie_mode_is_off_unless_asked_for() -> None:
+    assert settings_from_env({})["JWT_REFRESH_COOKIE"] is False
+    assert settings_from_env({"JWT_REFRESH_COOKIE": "true"})["JWT_REFRESH_COOKIE"] is True
+    with pytest.raises(ConfigError, match="JWT_REFRESH_COOKIE"):
+        settings_from_env({"JWT_REFRESH_COOKIE": "cookies please"})
