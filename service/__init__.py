@@ -86,6 +86,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging()
     app.before_request(start_request)
     app.after_request(finish_response)
+    if app.config["CORS_ORIGINS"]:
+        # Without listed origins Flask-Cors is not even installed: no hook, no header.
+        from .cors import allow_origins
+
+        allow_origins(app, app.config["CORS_ORIGINS"])
     register_commands(app)
     app.register_error_handler(HTTPException, json_http_error)
     app.register_error_handler(Exception, json_internal_error)

@@ -5,6 +5,7 @@ default, in the README's configuration table.
 """
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ EXPLORERS = ("playground", "graphiql", "apollo", "off")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+# A DNS name or an IP address (an IPv6 one without its brackets): no wildcard, no other character.
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 
 
 class ConfigError(RuntimeError):
@@ -65,6 +68,38 @@ def _public_url(raw: str | None) -> str | None:
     if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
         raise ConfigError(f"PUBLIC_URL must look like https://accounts.example.com, got {raw!r}")
     return raw.strip().rstrip("/")
+
+
+def _cors_origins(raw: str | None) -> tuple[str, ...]:
+    """The origins of ``CORS_ORIGINS`` (comma-separated), each ``scheme://host[:port]``, lower-cased.
+
+    Answers carry credentials, so ``*`` and anything with a path, query or
+    user part are refused rather than guessed at.
+    """
+    origins = []
+    for entry in (raw or "").split(","):
+        origin = entry.strip()
+        if not origin:
+            continue
+        try:
+            url = urlsplit(origin)
+            url.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError:
+            url = None
+        if (
+            url is None
+            or url.scheme not in ("http", "https")
+            or not HOST_NAME.fullmatch(url.hostname or "")
+            or url.username is not None
+            or url.password is not None
+            or origin != f"{url.scheme}://{url.netloc}"
+        ):
+            raise ConfigError(
+                "CORS_ORIGINS must list origins like https://app.example.com or http://localhost:5173 "
+                f"(scheme, host and port only; no '*', path or trailing slash), got {origin!r}"
+            )
+        origins.append(origin.lower())
+    return tuple(dict.fromkeys(origins))
 
 
 def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
@@ -121,6 +156,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # the access tokens it signed are still accepted. Both or neither.
         "LEGACY_JWT_SECRET_KEY": legacy_key,
         "LEGACY_JWT_ACCEPT_UNTIL": legacy_until,
+        # Cookie mode for browser apps: refresh tokens only in an HttpOnly cookie, refreshed
+        # with a CSRF double submit (service/refresh_cookie.py).
+        "JWT_REFRESH_COOKIE": _bool(env, "JWT_REFRESH_COOKIE", False),
+        # The origins whose scripts may call /graphql with credentials; none by default.
+        "CORS_ORIGINS": _cors_origins(env.get("CORS_ORIGINS")),
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", "uploads"),
         "MAX_UPLOAD_SIZE": _int(env, "MAX_UPLOAD_SIZE", 5 * 1024 * 1024),
         # A phone photo (12-16 megapixels) fits; decoding one costs about 64 MB of memory.

@@ -17,6 +17,7 @@ from .graphql.execution import MethodNotAllowed, Outcome, error_body, execute_op
 from .graphql.limits import NestedTooDeeply
 from .graphql.multipart import read_multipart_operation
 from .logs import log_request
+from .refresh_cookie import RefreshCookie
 
 # Browsers send multipart forms cross-site without a preflight; a request carrying one
 # of these headers cannot come from a plain form (Apollo Server's CSRF prevention).
@@ -125,6 +126,8 @@ def build_context() -> GraphQLContext:
         user_agent=incoming.headers.get("User-Agent", "")[:512],
         public_url=app.config["PUBLIC_URL"],
         request_host_url=lambda: incoming.host_url,
+        # Cookie mode: a holder that reads the refresh cookie only if a refresh mutation asks.
+        refresh_cookie=RefreshCookie(incoming) if app.config["JWT_REFRESH_COOKIE"] else None,
     )
 
 
@@ -152,13 +155,14 @@ def graphql_get() -> Response:
                 return _json_error(400, GraphQLParseFailed(f"'{name}' is not valid JSON."))
             except RecursionError:
                 return _json_error(400, NestedTooDeeply())
+    context = build_context()
     try:
-        outcome = execute_operation(current_app.extensions["graphql"], data, build_context(), read_only=True)
+        outcome = execute_operation(current_app.extensions["graphql"], data, context, read_only=True)
     except MethodNotAllowed:
         response = _json_error(405, GraphQLParseFailed("Mutations must be sent with POST."))
         response.headers["Allow"] = "POST"
         return response
-    return _answer(outcome)
+    return _answer(outcome, context)
 
 
 @bp.post("/graphql")
@@ -191,14 +195,18 @@ def graphql_post() -> Response:
         return _json_error(
             415, GraphQLParseFailed("Send the operation as application/json or multipart/form-data.")
         )
-    return _answer(execute_operation(current_app.extensions["graphql"], data, build_context()))
+    context = build_context()
+    return _answer(execute_operation(current_app.extensions["graphql"], data, context), context)
 
 
-def _answer(outcome: Outcome) -> Response:
-    """The JSON answer; the operation is noted for the request's log line."""
+def _answer(outcome: Outcome, context: GraphQLContext) -> Response:
+    """The JSON answer, with the refresh cookies the resolvers set or expired (cookie mode);
+    the operation is noted for the request's log line."""
     g.graphql_operation = {"name": outcome.operation_name, "type": outcome.operation_type}
     response = jsonify(outcome.body)
     response.status_code = outcome.status
+    if context.refresh_cookie is not None:
+        context.refresh_cookie.apply(response)
     return response
 
 

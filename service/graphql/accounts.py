@@ -12,6 +12,7 @@ from ..auth.validation import parse_id
 from ..errors import Forbidden
 from ..extensions import db
 from ..models import User
+from .context import GraphQLContext
 
 query = QueryType()
 mutation = MutationType()
@@ -46,7 +47,7 @@ def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, str])
         user_agent=context.user_agent,
         ip=context.client_ip,
     )
-    return {"ok": True, **pair_fields(pair)}
+    return {"ok": True, **pair_fields(context, pair)}
 
 
 @mutation.field("tokenAuth")
@@ -59,7 +60,7 @@ def resolve_token_auth(_: Any, info: GraphQLResolveInfo, username: str, password
         user_agent=context.user_agent,
         ip=context.client_ip,
     )
-    return pair_fields(pair)
+    return pair_fields(context, pair)
 
 
 @mutation.field("changePassword")
@@ -75,7 +76,7 @@ def resolve_change_password(
         user_agent=context.user_agent,
         ip=context.client_ip,
     )
-    return {"ok": True, **pair_fields(pair)}
+    return {"ok": True, **pair_fields(context, pair)}
 
 
 @mutation.field("deleteAccount")
@@ -86,11 +87,16 @@ def resolve_delete_account(_: Any, info: GraphQLResolveInfo, password: str) -> d
     return {"ok": True}
 
 
-def pair_fields(pair: TokenPair) -> dict[str, Any]:
-    """A token pair as the payload types' fields."""
+def pair_fields(context: GraphQLContext, pair: TokenPair) -> dict[str, Any]:
+    """A token pair as the payload types' fields; in cookie mode the refresh token goes
+    into the answer's cookie instead, and the field is empty."""
+    refresh_token = pair.refresh_token
+    if context.refresh_cookie is not None:
+        context.refresh_cookie.hand_out(refresh_token, pair.refresh_expires_in)
+        refresh_token = ""
     return {
         "token": pair.token,
-        "refresh_token": pair.refresh_token,
+        "refresh_token": refresh_token,
         "payload": pair.payload,
         "refresh_expires_in": pair.refresh_expires_in,
         "user": pair.user,

@@ -8,6 +8,7 @@ from ..auth.identity import Caller, Identity
 from ..errors import Unauthenticated
 from ..extensions import db
 from ..models import User
+from ..refresh_cookie import RefreshCookie
 from ..uploads import UploadSettings
 
 
@@ -24,6 +25,8 @@ class GraphQLContext:
     public_url: str | None = None
     # The address the request came to, ending in "/"; worked out only if a resolver asks.
     request_host_url: Callable[[], str] = field(default=lambda: "/", repr=False)
+    # The refresh-token cookie, in cookie mode (JWT_REFRESH_COOKIE) only: ``None`` otherwise.
+    refresh_cookie: RefreshCookie | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:

@@ -1,5 +1,6 @@
 """Resolvers for tokens and sessions: refresh, verify, revoke, list."""
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,9 @@ from ..auth.sessions import (
 )
 from ..auth.tokens import unix_time
 from ..auth.validation import parse_id
+from ..errors import TokenInvalid, TokenRevoked
 from ..models import LoginSession, utcnow
+from ..refresh_cookie import refresh_token_to_use
 from .accounts import pair_fields
 
 mutation = MutationType()
@@ -27,9 +30,11 @@ session_type = ObjectType("Session")
 
 @mutation.field("refreshAccessToken")
 @mutation.field("refreshToken")
-def resolve_refresh(_: Any, info: GraphQLResolveInfo, refresh_token: str) -> dict[str, Any]:
-    pair = rotate_refresh_token(info.context.auth.tokens, refresh_token, now=utcnow())
-    return pair_fields(pair)
+def resolve_refresh(_: Any, info: GraphQLResolveInfo, refresh_token: str | None = None) -> dict[str, Any]:
+    context = info.context
+    raw, _from_cookie = refresh_token_to_use(context.refresh_cookie, refresh_token)
+    pair = rotate_refresh_token(context.auth.tokens, raw, now=utcnow())
+    return pair_fields(context, pair)
 
 
 @mutation.field("verifyToken")
@@ -39,8 +44,32 @@ def resolve_verify_token(_: Any, info: GraphQLResolveInfo, token: str) -> dict[s
 
 
 @mutation.field("revokeToken")
-def resolve_revoke_token(_: Any, info: GraphQLResolveInfo, refresh_token: str) -> dict[str, int]:
-    return {"revoked": unix_time(revoke_refresh_token(refresh_token, now=utcnow()))}
+def resolve_revoke_token(
+    _: Any, info: GraphQLResolveInfo, refresh_token: str | None = None
+) -> dict[str, int]:
+    cookie = info.context.refresh_cookie
+    raw, from_cookie = refresh_token_to_use(cookie, refresh_token)
+    revoked = revoke_refresh_token(raw, now=utcnow())
+    if from_cookie and cookie is not None:
+        cookie.expire()
+    return {"revoked": unix_time(revoked)}
+
+
+@mutation.field("deleteRefreshTokenCookie")
+def resolve_delete_refresh_token_cookie(_: Any, info: GraphQLResolveInfo) -> dict[str, bool]:
+    """Log out in cookie mode: end the cookie's session and expire the cookies.
+
+    ``deleted`` is false, and nothing happens, without cookie mode or without the cookie.
+    """
+    cookie = info.context.refresh_cookie
+    if cookie is None or not cookie.has_token():
+        return {"deleted": False}
+    raw = cookie.token()
+    # A session that had ended already (or never existed): the cookie goes all the same.
+    with suppress(TokenInvalid, TokenRevoked):
+        revoke_refresh_token(raw, now=utcnow())
+    cookie.expire()
+    return {"deleted": True}
 
 
 @mutation.field("revokeAllTokens")
