@@ -16,6 +16,7 @@ from ..models import User, utcnow
 from . import bp
 from .access import (
     SESSION_COOKIE,
+    client_details,
     current_visit,
     delete_console_cookie,
     set_console_cookie,
@@ -59,7 +60,7 @@ def log_in() -> Response:
     secret = request.cookies.get(LOGIN_COOKIE)
     require_form_token(secret, LOGIN)
     if (earlier := current_visit()) is not None:  # a sign-in from a stale form replaces the live one
-        sign_out_of_console(earlier)
+        sign_out_of_console(earlier, **client_details())
     username = request.form.get("username", "")
     lifetime = current_app.config["ADMIN_SESSION_LIFETIME"]
     try:
@@ -68,8 +69,7 @@ def log_in() -> Response:
             username=username,
             password=request.form.get("password", ""),
             lifetime=lifetime,
-            user_agent=request.headers.get("User-Agent", ""),
-            ip=request.remote_addr or "",
+            **client_details(),
         )
     except InvalidCredentials as error:
         return _login_page(secret, username=username, problem=error.message, status=200)
@@ -89,7 +89,7 @@ def log_in() -> Response:
 def log_out() -> Response:
     visit = current_visit()
     require_form_token(visit.token, SIGNED_IN)
-    sign_out_of_console(visit)
+    sign_out_of_console(visit, **client_details())
     response = redirect(url_for("console.login"), 303)
     g.console_cookie_ended = False
     delete_console_cookie(response, SESSION_COOKIE)

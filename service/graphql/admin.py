@@ -99,14 +99,22 @@ def _target(caller: User, raw_id: str, *, changing_self: str) -> User:
 
 @mutation.field("setUserActive")
 def resolve_set_user_active(_: Any, info: GraphQLResolveInfo, id: str, is_active: bool) -> User:
-    caller = info.context.require_user()
-    return set_active(_target(caller, id, changing_self="You cannot deactivate yourself."), is_active)
+    context = info.context
+    caller = context.require_user()
+    target = _target(caller, id, changing_self="You cannot deactivate yourself.")
+    return set_active(
+        target, is_active, actor_id=caller.id, ip=context.client_ip, user_agent=context.user_agent
+    )
 
 
 @mutation.field("setUserStaff")
 def resolve_set_user_staff(_: Any, info: GraphQLResolveInfo, id: str, is_staff: bool) -> User:
-    caller = info.context.require_user()
-    return set_staff(_target(caller, id, changing_self="You cannot change your own staff rights."), is_staff)
+    context = info.context
+    caller = context.require_user()
+    target = _target(caller, id, changing_self="You cannot change your own staff rights.")
+    return set_staff(
+        target, is_staff, actor_id=caller.id, ip=context.client_ip, user_agent=context.user_agent
+    )
 
 
 BINDABLES = [query, mutation, connection_type]

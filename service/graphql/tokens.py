@@ -28,7 +28,10 @@ session_type = ObjectType("Session")
 @mutation.field("refreshAccessToken")
 @mutation.field("refreshToken")
 def resolve_refresh(_: Any, info: GraphQLResolveInfo, refresh_token: str) -> dict[str, Any]:
-    pair = rotate_refresh_token(info.context.auth.tokens, refresh_token, now=utcnow())
+    context = info.context
+    pair = rotate_refresh_token(
+        context.auth.tokens, refresh_token, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
+    )
     return pair_fields(pair)
 
 
@@ -40,17 +43,32 @@ def resolve_verify_token(_: Any, info: GraphQLResolveInfo, token: str) -> dict[s
 
 @mutation.field("revokeToken")
 def resolve_revoke_token(_: Any, info: GraphQLResolveInfo, refresh_token: str) -> dict[str, int]:
-    return {"revoked": unix_time(revoke_refresh_token(refresh_token, now=utcnow()))}
+    context = info.context
+    revoked = revoke_refresh_token(
+        refresh_token, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
+    )
+    return {"revoked": unix_time(revoked)}
 
 
 @mutation.field("revokeAllTokens")
 def resolve_revoke_all_tokens(_: Any, info: GraphQLResolveInfo) -> dict[str, int]:
-    return {"revoked": unix_time(log_out_everywhere(info.context.require_user(), now=utcnow()))}
+    context = info.context
+    revoked = log_out_everywhere(
+        context.require_user(), now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
+    )
+    return {"revoked": unix_time(revoked)}
 
 
 @mutation.field("revokeSession")
 def resolve_revoke_session(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, int]:
-    revoked = revoke_session(info.context.require_user(), parse_id(id), now=utcnow())
+    context = info.context
+    revoked = revoke_session(
+        context.require_user(),
+        parse_id(id),
+        now=utcnow(),
+        ip=context.client_ip,
+        user_agent=context.user_agent,
+    )
     return {"revoked": unix_time(revoked)}
 
 
