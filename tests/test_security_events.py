@@ -323,6 +323,24 @@ def test_the_staff_console_logs_sign_ins_actions_and_sign_outs(
     ]
 
 
+def test_the_console_account_page_lists_the_accounts_recent_events(
+    app: Flask, gql: GraphQL, client: FlaskClient
+) -> None:
+    _, root = register(gql, "root")
+    update_user(app, "root", is_staff=True, is_superuser=True)
+    _, ali = register(gql, "ali")
+    login_error(gql)
+    assert console_log_in(client, "root") == 303
+    assert console_act(client, f"/admin/users/{ali}/deactivate") == 303
+
+    page = client.get(f"/admin/users/{ali}").text
+    events = page.split("Recent security events", 1)[1]
+
+    assert events.index("active changed") < events.index("login failed") < events.index("login succeeded")
+    assert f'href="/admin/users/{root}">staff #{root}</a>' in events
+    assert IP in events and AGENT in events
+
+
 # Never a secret
 
 

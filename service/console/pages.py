@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from ..auth.admin import SEARCH_MAX_LENGTH, users_page
 from ..auth.console import allowed_actions, console_session_ids, sign_in_to_console, sign_out_of_console
+from ..auth.events import recent_events
 from ..auth.sessions import live_sessions
 from ..auth.validation import parse_id
 from ..errors import InvalidCredentials, RateLimited
@@ -25,6 +26,8 @@ from .access import (
 from .csrf import LOGIN, LOGIN_COOKIE, SIGNED_IN, form_token, login_secret, require_form_token
 
 PAGE_SIZE = 50
+# The account page lists this many of the account's newest security events.
+RECENT_EVENTS = 20
 FLAGS = {"": None, "true": True, "false": False}
 # What the account page says after each action (``?done=``).
 DONE = {
@@ -146,13 +149,15 @@ def account_or_404(raw_id: str) -> User:
 
 
 def account_page(user: User, *, notice: str | None = None, problems: list[str] | None = None) -> Any:
-    """The account's profile, picture, live sessions and what the visitor may do to it."""
+    """The account's profile, picture, live sessions, recent security events and what the visitor
+    may do to it."""
     sessions = live_sessions(current_app.extensions["auth"].tokens, user, now=utcnow())
     return render_template(
         "console/user.html",
         user=user,
         sessions=sessions,
         console_sessions=console_session_ids(user),
+        events=recent_events(user.id, RECENT_EVENTS),
         allowed=allowed_actions(current_visit().user, user),
         notice=notice,
         problems=problems or [],
