@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
 from .auth.django_import import OLD_REFRESH_LIFETIME, ImportConflict, import_django
+from .auth.events import purge_events
 from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
@@ -210,7 +211,8 @@ def import_django_command(
 @tokens.command("purge")
 def purge_command() -> None:
     """Delete ended sessions with their refresh tokens, rate-limit events past every window,
-    and known client networks unused for 30 days."""
+    known client networks unused for 30 days, and security events older than
+    SECURITY_EVENT_RETENTION_DAYS."""
     config = current_app.config
     removed = purge_sessions(
         refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
@@ -227,6 +229,9 @@ def purge_command() -> None:
         f"Removed {removed['sessions']} ended sessions and {removed['rate_events']} old rate-limit events."
     )
     click.echo(f"Removed {removed['known_clients']} known client networks unused for 30 days.")
+    retention_days = config["SECURITY_EVENT_RETENTION_DAYS"]
+    events = purge_events(retention_days=retention_days)
+    click.echo(f"Removed {events} security events older than {retention_days} days.")
 
 
 @uploads.command("prune")

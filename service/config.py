@@ -185,6 +185,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REGISTRATION_ATTEMPTS_PER_IP": _int(env, "REGISTRATION_ATTEMPTS_PER_IP", 30),
         # A login beyond this many live sessions ends the user's oldest one.
         "SESSION_MAX_PER_USER": _int(env, "SESSION_MAX_PER_USER", 50),
+        # `flask tokens purge` deletes security events older than this many days.
+        "SECURITY_EVENT_RETENTION_DAYS": _int(env, "SECURITY_EVENT_RETENTION_DAYS", 365),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, 0),
         "GRAPHQL_MAX_ALIASES": _int(env, "GRAPHQL_MAX_ALIASES", 15, 0),
         "GRAPHQL_MAX_DEPTH": _int(env, "GRAPHQL_MAX_DEPTH", 10),

@@ -17,11 +17,14 @@ from ..extensions import db
 from ..models import User, utcnow
 from ..uploads import UploadSettings, delete_picture
 from . import Auth
+from .events import record_event
 from .passwords import MAX_LENGTH, password_problems
 from .sessions import TokenPair, revoke_all_sessions, start_session
 from .throttling import (
+    Bucket,
     forget_events,
     is_known_client,
+    just_filled,
     login_buckets,
     registration_attempts_bucket,
     registration_bucket,
@@ -59,6 +62,7 @@ def register_user(
         raise
     remember_client(user.id, ip, now)
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    record_event("LOGIN_SUCCEEDED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
     db.session.commit()
     return pair
 
@@ -132,15 +136,16 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
     ``RateLimited`` once the failures for the account or the client pile up.
     """
     # The success is committed with the new session: one transaction (one fsync) fewer per login.
-    user = authenticate(auth, username=username, password=password, ip=ip)
+    user = authenticate(auth, username=username, password=password, ip=ip, user_agent=user_agent)
     now = utcnow()
     user.last_login = now
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    record_event("LOGIN_SUCCEEDED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
     db.session.commit()
     return pair
 
 
-def authenticate(auth: Auth, *, username: str, password: str, ip: str) -> User:
+def authenticate(auth: Auth, *, username: str, password: str, ip: str, user_agent: str = "") -> User:
     """The active user that ``username`` (or email) and ``password`` name, checked under the login
     limits: ``InvalidCredentials`` or ``RateLimited`` otherwise. The success is left for the caller
     to commit (``tokenAuth`` and the staff console count attempts in the same buckets through this)."""
@@ -148,11 +153,20 @@ def authenticate(auth: Auth, *, username: str, password: str, ip: str) -> User:
         raise InvalidCredentials()
     user = find_user_by_login(username)
     account_key = user.username_key if user is not None else lookup_key(username.strip())
-    return verify_password_throttled(auth, user, password, account_key=account_key, ip=ip, commit=False)
+    return verify_password_throttled(
+        auth, user, password, account_key=account_key, ip=ip, user_agent=user_agent, commit=False
+    )
 
 
 def verify_password_throttled(
-    auth: Auth, user: User | None, password: str, *, account_key: str, ip: str, commit: bool = True
+    auth: Auth,
+    user: User | None,
+    password: str,
+    *,
+    account_key: str,
+    ip: str,
+    user_agent: str = "",
+    commit: bool = True,
 ) -> User:
     """Check ``password`` for ``user`` under the brute-force limits; return the user when it matches.
 
@@ -162,7 +176,8 @@ def verify_password_throttled(
     whose network logged in to the account within ``KNOWN_CLIENT_DAYS`` is
     not refused by a full account-wide bucket (its failures still count
     there), so strangers' guesses cannot lock the owner out. Upgrades a
-    hash made with older parameters.
+    hash made with older parameters. A failure is logged (``LOGIN_FAILED``,
+    and ``LOCKED_OUT`` when it fills one of the account's buckets) and committed.
     """
     now = utcnow()
     account_ip, account, client = login_buckets(auth.throttle, account_key, ip)
@@ -173,8 +188,10 @@ def verify_password_throttled(
         attempt = take_attempt([account_ip, account, client], now)
     if user is None:
         auth.passwords.waste_time(password)
+        _record_failure(None, [account_ip, account], ip=ip, user_agent=user_agent, now=now)
         raise InvalidCredentials()
     if not auth.passwords.verify(user.password_hash, password) or not user.is_active:
+        _record_failure(user.id, [account_ip, account], ip=ip, user_agent=user_agent, now=now)
         raise InvalidCredentials()
     forget_events(attempt, reset=[account_ip])
     remember_client(user.id, ip, now)
@@ -185,12 +202,27 @@ def verify_password_throttled(
     return user
 
 
-def confirm_password(auth: Auth, user: User, password: str, *, ip: str) -> None:
+def _record_failure(
+    user_id: int | None, account_buckets: list[Bucket], *, ip: str, user_agent: str, now: datetime
+) -> None:
+    """Log a failed password check, and the lockout it starts if it filled one of the account's
+    buckets. Commits: the request answers an error, the failure stays on record. The buckets are
+    counted for a missing account too, so that its answer takes as long."""
+    record_event("LOGIN_FAILED", user_id=user_id, ip=ip, user_agent=user_agent, now=now)
+    locked = [bucket for bucket in account_buckets if just_filled(bucket, now)]
+    if locked and user_id is not None:
+        record_event("LOCKED_OUT", user_id=user_id, ip=ip, user_agent=user_agent, now=now)
+    db.session.commit()
+
+
+def confirm_password(auth: Auth, user: User, password: str, *, ip: str, user_agent: str = "") -> None:
     """A signed-in user re-entering their password, under the same limits as a login."""
     if len(password) > MAX_LENGTH:
         raise InvalidCredentials("The password is incorrect.")
     try:
-        verify_password_throttled(auth, user, password, account_key=user.username_key, ip=ip)
+        verify_password_throttled(
+            auth, user, password, account_key=user.username_key, ip=ip, user_agent=user_agent
+        )
     except InvalidCredentials:
         raise InvalidCredentials("The password is incorrect.") from None
 
@@ -199,7 +231,7 @@ def change_password(
     auth: Auth, user: User, *, old_password: str, new_password: str, user_agent: str = "", ip: str = ""
 ) -> TokenPair:
     """Replace the password, end every session (the current one too) and start a fresh one."""
-    confirm_password(auth, user, old_password, ip=ip)
+    confirm_password(auth, user, old_password, ip=ip, user_agent=user_agent)
     problems = password_problems(new_password, user.username, user.email)
     if not problems and new_password == old_password:
         problems = ["The new password must differ from the current one."]
@@ -208,15 +240,20 @@ def change_password(
     now = utcnow()
     user.password_hash = auth.passwords.hash(new_password)
     revoke_all_sessions(user, now=now)
+    record_event("PASSWORD_CHANGED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     db.session.commit()
     return pair
 
 
-def delete_account(auth: Auth, user: User, *, password: str, ip: str, uploads: UploadSettings) -> None:
-    """Check the password, then remove the user, their sessions and their picture file."""
-    confirm_password(auth, user, password, ip=ip)
+def delete_account(
+    auth: Auth, user: User, *, password: str, ip: str, uploads: UploadSettings, user_agent: str = ""
+) -> None:
+    """Check the password, then remove the user, their sessions and their picture file
+    (their security events stay, until they age out)."""
+    confirm_password(auth, user, password, ip=ip, user_agent=user_agent)
     picture = user.profile_picture
+    record_event("ACCOUNT_DELETED", user_id=user.id, ip=ip, user_agent=user_agent)
     db.session.delete(user)
     db.session.commit()
     delete_picture(uploads.folder, picture)

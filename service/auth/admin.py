@@ -10,6 +10,7 @@ from ..models import KnownClient, LoginSession, RateEvent, User, utcnow
 from . import Auth
 from .accounts import checked_new_account, new_user
 from .console import end_console_sessions
+from .events import record_event
 from .passwords import password_problems
 from .sessions import revoke_all_sessions, wipe_sealed_successors
 from .throttling import KNOWN_CLIENT_DAYS
@@ -27,32 +28,70 @@ def create_superuser(
     return user
 
 
-def set_password(auth: Auth, user: User, password: str, *, allow_weak: bool = False) -> None:
-    """Set a new password and end every session of the user. Commits."""
+def set_password(
+    auth: Auth,
+    user: User,
+    password: str,
+    *,
+    allow_weak: bool = False,
+    actor_id: int | None = None,
+    ip: str = "",
+    user_agent: str = "",
+) -> None:
+    """Set a new password and end every session of the user. Commits.
+
+    ``actor_id``, ``ip`` and ``user_agent`` (for the log): the staff member at the console and
+    their client; none for an operator's command.
+    """
     problems = ["Password is required."] if not password else []
     if password and not allow_weak:
         problems = password_problems(password, user.username, user.email)
     if problems:
         raise BadUserInput({"password": problems})
+    now = utcnow()
     user.password_hash = auth.passwords.hash(password)
-    revoke_all_sessions(user, now=utcnow())
+    revoke_all_sessions(user, now=now)
+    record_event(
+        "PASSWORD_CHANGED", user_id=user.id, actor_id=actor_id, ip=ip, user_agent=user_agent, now=now
+    )
     db.session.commit()
 
 
-def set_active(user: User, active: bool) -> User:
-    """Activate or deactivate; deactivation ends the user's sessions at once. Commits."""
+def set_active(
+    user: User, active: bool, *, actor_id: int | None = None, ip: str = "", user_agent: str = ""
+) -> User:
+    """Activate or deactivate; deactivation ends the user's sessions at once. Commits.
+
+    A change is logged (``ACTIVE_CHANGED``, by ``actor_id`` from ``ip``; none for an operator's
+    command); setting the flag it already has logs nothing.
+    """
+    now = utcnow()
+    if user.is_active != active:
+        record_event(
+            "ACTIVE_CHANGED", user_id=user.id, actor_id=actor_id, ip=ip, user_agent=user_agent, now=now
+        )
     user.is_active = active
     if not active:
-        revoke_all_sessions(user, now=utcnow())
+        revoke_all_sessions(user, now=now)
     db.session.commit()
     return user
 
 
-def set_staff(user: User, staff: bool) -> User:
-    """Grant or withdraw staff rights; withdrawing them ends the user's staff console sign-ins. Commits."""
+def set_staff(
+    user: User, staff: bool, *, actor_id: int | None = None, ip: str = "", user_agent: str = ""
+) -> User:
+    """Grant or withdraw staff rights; withdrawing them ends the user's staff console sign-ins. Commits.
+
+    A change is logged (``STAFF_CHANGED``) as ``set_active`` logs its own.
+    """
+    now = utcnow()
+    if user.is_staff != staff:
+        record_event(
+            "STAFF_CHANGED", user_id=user.id, actor_id=actor_id, ip=ip, user_agent=user_agent, now=now
+        )
     user.is_staff = staff
     if not user.is_privileged:
-        end_console_sessions(user, now=utcnow())
+        end_console_sessions(user, now=now)
     db.session.commit()
     return user
 

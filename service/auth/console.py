@@ -23,6 +23,7 @@ from ..extensions import db
 from ..models import ConsoleSession, LoginSession, User, utcnow
 from . import Auth
 from .accounts import authenticate
+from .events import record_event
 from .sessions import open_login_session, token_digest
 
 # What ``secrets.token_urlsafe(32)`` makes; any other cookie value is refused unread.
@@ -51,7 +52,7 @@ def sign_in_to_console(
     A non-staff account with the right password is refused with the same message as a wrong one.
     """
     try:
-        user = authenticate(auth, username=username, password=password, ip=ip)
+        user = authenticate(auth, username=username, password=password, ip=ip, user_agent=user_agent)
     except InvalidCredentials:
         raise InvalidCredentials(NOT_STAFF_OR_WRONG) from None
     if not user.is_privileged:
@@ -61,6 +62,7 @@ def sign_in_to_console(
     end_console_sessions(user, now=now, only_expired=True)  # so they leave the live list
     user.last_login = now
     login_session = open_login_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
+    record_event("LOGIN_SUCCEEDED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
     token = secrets.token_urlsafe(32)
     session = ConsoleSession(
         login_session=login_session,
@@ -104,9 +106,11 @@ def console_visit(token: str) -> ConsoleVisit | None:
     return ConsoleVisit(user, session, token)
 
 
-def sign_out_of_console(visit: ConsoleVisit) -> None:
+def sign_out_of_console(visit: ConsoleVisit, *, ip: str = "", user_agent: str = "") -> None:
     """End the console sign-in (its login session). Commits."""
-    visit.session.login_session.revoked_at = utcnow()
+    now = utcnow()
+    visit.session.login_session.revoked_at = now
+    record_event("LOGGED_OUT", user_id=visit.user.id, ip=ip, user_agent=user_agent, now=now)
     db.session.commit()
 
 

@@ -12,6 +12,7 @@ from cryptography.fernet import InvalidToken
 from ..errors import BadUserInput, TokenExpired, TokenInvalid, TokenRevoked
 from ..extensions import db
 from ..models import LoginSession, RefreshToken, User
+from .events import record_event
 from .tokens import TokenSettings, issue_access_token, new_refresh_token, unix_time
 
 # What ``new_refresh_token`` makes (43 characters); anything else is refused unread.
@@ -80,14 +81,17 @@ def _end_sessions_beyond_limit(settings: TokenSettings, newest: LoginSession, no
         )
 
 
-def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) -> TokenPair:
+def rotate_refresh_token(
+    settings: TokenSettings, raw: str, *, now: datetime, ip: str = "", user_agent: str = ""
+) -> TokenPair:
     """Swap a refresh token for a new pair; the token sent is used up.
 
     Presenting a token that was already rotated away means two parties hold
     it, so the whole session is revoked; unless the earlier refresh happened
     less than ``reuse_interval`` seconds ago (two tabs refreshing at once):
     then the reuse gets the very refresh token the first refresh got, so a
-    session never has two live chains. Commits.
+    session never has two live chains. A reuse that ends the session is logged
+    (``SESSION_THEFT_DETECTED``, with the address and agent of whoever sent it). Commits.
     """
     record = _find_refresh_token(raw)
     session = record.session
@@ -107,7 +111,7 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        return _reissue_successor(settings, record, now)
+        return _reissue_successor(settings, record, now, ip=ip, user_agent=user_agent)
     session.last_refreshed_at = now
     wipe_sealed_successors(settings.reuse_interval, now=now, session_id=session.id)
     pair = _issue_pair(settings, session, now, successor)
@@ -115,7 +119,9 @@ def rotate_refresh_token(settings: TokenSettings, raw: str, *, now: datetime) ->
     return pair
 
 
-def _reissue_successor(settings: TokenSettings, record: RefreshToken, now: datetime) -> TokenPair:
+def _reissue_successor(
+    settings: TokenSettings, record: RefreshToken, now: datetime, *, ip: str, user_agent: str
+) -> TokenPair:
     """A reuse of a rotated token: within the window, a new access token and the same successor;
     otherwise theft, and the session ends. Commits."""
     session = record.session
@@ -123,7 +129,11 @@ def _reissue_successor(settings: TokenSettings, record: RefreshToken, now: datet
     db.session.refresh(session)
     successor = _unseal(settings, record, now)
     if successor is None or session.revoked_at is not None:
-        session.revoked_at = session.revoked_at or now
+        if session.revoked_at is None:
+            session.revoked_at = now
+            record_event(
+                "SESSION_THEFT_DETECTED", user_id=session.user_id, ip=ip, user_agent=user_agent, now=now
+            )
         db.session.commit()
         raise TokenRevoked(REUSED)
     # The successor was stored when this token was used, with the expiry computed here.
@@ -167,12 +177,13 @@ def wipe_sealed_successors(reuse_interval: int, *, now: datetime, session_id: in
     ).rowcount
 
 
-def revoke_refresh_token(raw: str, *, now: datetime) -> datetime:
+def revoke_refresh_token(raw: str, *, now: datetime, ip: str = "", user_agent: str = "") -> datetime:
     """End the session a refresh token belongs to (logout); return when. Commits."""
     session = _find_refresh_token(raw).session
     if session.revoked_at is not None:
         raise TokenRevoked("The refresh token has already been revoked.")
     session.revoked_at = now
+    record_event("LOGGED_OUT", user_id=session.user_id, ip=ip, user_agent=user_agent, now=now)
     db.session.commit()
     return now
 
@@ -194,9 +205,17 @@ def revoke_all_sessions(user: User, *, now: datetime) -> None:
     )
 
 
-def log_out_everywhere(user: User, *, now: datetime) -> datetime:
-    """End every session of ``user``: every access token issued so far is refused. Commits."""
+def log_out_everywhere(
+    user: User, *, now: datetime, ip: str = "", user_agent: str = "", actor_id: int | None = None
+) -> datetime:
+    """End every session of ``user``: every access token issued so far is refused. Commits.
+
+    ``actor_id``: the staff member who did it for the user (the console), if not the user.
+    """
     revoke_all_sessions(user, now=now)
+    record_event(
+        "LOGGED_OUT_EVERYWHERE", user_id=user.id, ip=ip, user_agent=user_agent, actor_id=actor_id, now=now
+    )
     db.session.commit()
     return now
 
@@ -220,12 +239,24 @@ def _live_sessions_query(settings: TokenSettings, user_id: int, now: datetime) -
     )
 
 
-def revoke_session(user: User, session_id: int | None, *, now: datetime) -> datetime:
-    """End one of the user's own sessions. Someone else's id is refused like a missing one. Commits."""
+def revoke_session(
+    user: User,
+    session_id: int | None,
+    *,
+    now: datetime,
+    ip: str = "",
+    user_agent: str = "",
+    actor_id: int | None = None,
+) -> datetime:
+    """End one of the user's own sessions. Someone else's id is refused like a missing one. Commits.
+
+    ``actor_id``: the staff member who did it for the user (the console), if not the user.
+    """
     session = db.session.get(LoginSession, session_id) if session_id is not None else None
     if session is None or session.user_id != user.id or session.revoked_at is not None:
         raise BadUserInput({"id": ["You have no live session with this id."]})
     session.revoked_at = now
+    record_event("LOGGED_OUT", user_id=user.id, ip=ip, user_agent=user_agent, actor_id=actor_id, now=now)
     db.session.commit()
     return now
 

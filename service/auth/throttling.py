@@ -226,6 +226,20 @@ def _seconds_until_free(bucket: Bucket, now: datetime) -> int | None:
     return max(1, math.ceil((frees_at - now).total_seconds()))
 
 
+def just_filled(bucket: Bucket, now: datetime) -> bool:
+    """Whether the bucket holds exactly ``max_events`` events in its window: the attempt just
+    counted filled it, so the next one is refused (a lockout starts). Exactly, so that failures
+    counted in a full bucket without being refused (a known client's) start no second lockout."""
+    limit = bucket.limit
+    in_window = (
+        sa.select(RateEvent.id)
+        .where(RateEvent.bucket == bucket.key, RateEvent.created_at > now - timedelta(seconds=limit.window))
+        .limit(limit.max_events + 1)
+        .subquery()
+    )
+    return db.session.scalar(sa.select(sa.func.count()).select_from(in_window)) == limit.max_events
+
+
 def unlock_account(account_key: str) -> int:
     """Forget every login event counted against the account (its account-wide bucket and its
     account+address buckets, from any address), so it may log in again at once. Commits;

@@ -22,6 +22,11 @@ def current_visit() -> ConsoleVisit | None:
     return g.get("console_visit")
 
 
+def client_details() -> dict[str, str]:
+    """The visitor's address and user agent, as the account rules take them (``ip``, ``user_agent``)."""
+    return {"ip": request.remote_addr or "", "user_agent": request.headers.get("User-Agent", "")}
+
+
 def set_console_cookie(response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
     """A cookie only the console's own pages get: script cannot read it, other sites cannot send it."""
     response.set_cookie(

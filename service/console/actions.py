@@ -2,6 +2,8 @@
 first (400), then the account (404), then the visitor's rights (403); each ends with a redirect
 back to the account's page (303)."""
 
+from typing import Any
+
 from flask import Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.exceptions import Forbidden as ForbiddenPage
@@ -13,7 +15,7 @@ from ..auth.validation import parse_id
 from ..errors import BadUserInput, Forbidden
 from ..models import User, utcnow
 from . import bp
-from .access import current_visit, staff_required
+from .access import client_details, current_visit, staff_required
 from .csrf import SIGNED_IN, require_form_token
 from .pages import account_or_404, account_page
 
@@ -32,6 +34,11 @@ def allowed_target(user_id: str, action: str) -> User:
     return target
 
 
+def done_by() -> dict[str, Any]:
+    """Who acts, from where: what the account rules log with a staff member's change."""
+    return {"actor_id": current_visit().user.id, **client_details()}
+
+
 def back_to(user: User, action: str) -> Response:
     return redirect(url_for("console.account", user_id=user.id, done=action), 303)
 
@@ -40,13 +47,13 @@ def back_to(user: User, action: str) -> Response:
 @staff_required
 def deactivate(user_id: str) -> Response:
     """Deactivation ends every session of the account at once: its access tokens are refused."""
-    return back_to(set_active(allowed_target(user_id, "deactivate"), False), "deactivate")
+    return back_to(set_active(allowed_target(user_id, "deactivate"), False, **done_by()), "deactivate")
 
 
 @bp.post("/users/<user_id>/activate")
 @staff_required
 def activate(user_id: str) -> Response:
-    return back_to(set_active(allowed_target(user_id, "activate"), True), "activate")
+    return back_to(set_active(allowed_target(user_id, "activate"), True, **done_by()), "activate")
 
 
 @bp.post("/users/<user_id>/staff")
@@ -57,7 +64,7 @@ def change_staff(user_id: str) -> Response:
     value = STAFF_VALUES.get(request.form.get("is_staff", ""))
     if value is None:
         raise BadRequest("is_staff must be true or false.")
-    return back_to(set_staff(target, value), "staff")
+    return back_to(set_staff(target, value, **done_by()), "staff")
 
 
 @bp.post("/users/<user_id>/password")
@@ -66,7 +73,7 @@ def temporary_password(user_id: str) -> Response | tuple[str, int]:
     """A temporary password, under the password policy; every session of the account ends."""
     target = allowed_target(user_id, "password")
     try:
-        set_password(current_app.extensions["auth"], target, request.form.get("password", ""))
+        set_password(current_app.extensions["auth"], target, request.form.get("password", ""), **done_by())
     except BadUserInput as error:
         return account_page(target, problems=error.fields["password"]), 400
     return back_to(target, "password")
@@ -77,7 +84,7 @@ def temporary_password(user_id: str) -> Response | tuple[str, int]:
 def revoke_one_session(user_id: str, session_id: str) -> Response:
     target = allowed_target(user_id, "revoke-session")
     try:
-        revoke_session(target, parse_id(session_id), now=utcnow())
+        revoke_session(target, parse_id(session_id), now=utcnow(), **done_by())
     except BadUserInput:
         raise NotFound("This account has no live session with this id.") from None
     return back_to(target, "revoke-session")
@@ -87,5 +94,5 @@ def revoke_one_session(user_id: str, session_id: str) -> Response:
 @staff_required
 def revoke_all(user_id: str) -> Response:
     target = allowed_target(user_id, "revoke-all")
-    log_out_everywhere(target, now=utcnow())
+    log_out_everywhere(target, now=utcnow(), **done_by())
     return back_to(target, "revoke-all")

@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from ..auth.admin import SEARCH_MAX_LENGTH, users_page
 from ..auth.console import allowed_actions, console_session_ids, sign_in_to_console, sign_out_of_console
+from ..auth.events import recent_events
 from ..auth.sessions import live_sessions
 from ..auth.validation import parse_id
 from ..errors import InvalidCredentials, RateLimited
@@ -16,6 +17,7 @@ from ..models import User, utcnow
 from . import bp
 from .access import (
     SESSION_COOKIE,
+    client_details,
     current_visit,
     delete_console_cookie,
     set_console_cookie,
@@ -24,6 +26,8 @@ from .access import (
 from .csrf import LOGIN, LOGIN_COOKIE, SIGNED_IN, form_token, login_secret, require_form_token
 
 PAGE_SIZE = 50
+# The account page lists this many of the account's newest security events.
+RECENT_EVENTS = 20
 FLAGS = {"": None, "true": True, "false": False}
 # What the account page says after each action (``?done=``).
 DONE = {
@@ -59,7 +63,7 @@ def log_in() -> Response:
     secret = request.cookies.get(LOGIN_COOKIE)
     require_form_token(secret, LOGIN)
     if (earlier := current_visit()) is not None:  # a sign-in from a stale form replaces the live one
-        sign_out_of_console(earlier)
+        sign_out_of_console(earlier, **client_details())
     username = request.form.get("username", "")
     lifetime = current_app.config["ADMIN_SESSION_LIFETIME"]
     try:
@@ -68,8 +72,7 @@ def log_in() -> Response:
             username=username,
             password=request.form.get("password", ""),
             lifetime=lifetime,
-            user_agent=request.headers.get("User-Agent", ""),
-            ip=request.remote_addr or "",
+            **client_details(),
         )
     except InvalidCredentials as error:
         return _login_page(secret, username=username, problem=error.message, status=200)
@@ -89,7 +92,7 @@ def log_in() -> Response:
 def log_out() -> Response:
     visit = current_visit()
     require_form_token(visit.token, SIGNED_IN)
-    sign_out_of_console(visit)
+    sign_out_of_console(visit, **client_details())
     response = redirect(url_for("console.login"), 303)
     g.console_cookie_ended = False
     delete_console_cookie(response, SESSION_COOKIE)
@@ -146,13 +149,15 @@ def account_or_404(raw_id: str) -> User:
 
 
 def account_page(user: User, *, notice: str | None = None, problems: list[str] | None = None) -> Any:
-    """The account's profile, picture, live sessions and what the visitor may do to it."""
+    """The account's profile, picture, live sessions, recent security events and what the visitor
+    may do to it."""
     sessions = live_sessions(current_app.extensions["auth"].tokens, user, now=utcnow())
     return render_template(
         "console/user.html",
         user=user,
         sessions=sessions,
         console_sessions=console_session_ids(user),
+        events=recent_events(user.id, RECENT_EVENTS),
         allowed=allowed_actions(current_visit().user, user),
         notice=notice,
         problems=problems or [],

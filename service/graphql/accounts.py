@@ -83,7 +83,14 @@ def resolve_change_password(
 def resolve_delete_account(_: Any, info: GraphQLResolveInfo, password: str) -> dict[str, bool]:
     context = info.context
     account = context.require_account()
-    delete_account(context.auth, account, password=password, ip=context.client_ip, uploads=context.uploads)
+    delete_account(
+        context.auth,
+        account,
+        password=password,
+        ip=context.client_ip,
+        user_agent=context.user_agent,
+        uploads=context.uploads,
+    )
     return {"ok": True}
 
 

@@ -1,24 +1,22 @@
 """Resolvers for staff: the ``users`` list and superusers' account switches."""
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType
 from graphql import GraphQLResolveInfo
 
-from ..auth.admin import PAGE_MAX, SEARCH_MAX_LENGTH, count_users, set_active, set_staff, users_page
+from ..auth.admin import SEARCH_MAX_LENGTH, count_users, set_active, set_staff, users_page
 from ..auth.validation import parse_id
 from ..errors import BadUserInput
 from ..extensions import db
 from ..models import User
+from .pagination import PAGE_DEFAULT, decode_cursor, encode_cursor, page_size_problems
 
 query = QueryType()
 mutation = MutationType()
 connection_type = ObjectType("UserConnection")
 CURSOR_PREFIX = "user:"
-PAGE_DEFAULT = 20
 
 
 @dataclass(frozen=True)
@@ -29,19 +27,7 @@ class UserPage:
 
 
 def cursor_of(user: User) -> str:
-    """An opaque cursor: clients pass it back, they need not read it."""
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{user.id}".encode()).decode()
-
-
-def id_from_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        text = ""
-    user_id = parse_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
-    if user_id is None:
-        raise BadUserInput({"after": ["Not a cursor this service gave out; use a page's endCursor."]})
-    return user_id
+    return encode_cursor(CURSOR_PREFIX, user.id)
 
 
 @query.field("users")
@@ -55,15 +41,15 @@ def resolve_users(
     if first is None:  # an explicit null means "the default"
         first = PAGE_DEFAULT
     problems: dict[str, list[str]] = {}
-    if not 1 <= first <= PAGE_MAX:
-        problems["first"] = [f"first must be between 1 and {PAGE_MAX}."]
+    if first_problems := page_size_problems(first):
+        problems["first"] = first_problems
     if search is not None and len(search) > SEARCH_MAX_LENGTH:
         problems["search"] = [f"search must be at most {SEARCH_MAX_LENGTH} characters long."]
     elif search is not None and "\x00" in search:
         problems["search"] = ["search must not contain the NUL character."]
     if problems:
         raise BadUserInput(problems)
-    after_id = id_from_cursor(after) if after else None
+    after_id = decode_cursor(CURSOR_PREFIX, after) if after else None
     users, has_next_page = users_page(first=first, after_id=after_id, search=search or None)
     return UserPage(users, has_next_page, search or None)
 
@@ -99,14 +85,22 @@ def _target(caller: User, raw_id: str, *, changing_self: str) -> User:
 
 @mutation.field("setUserActive")
 def resolve_set_user_active(_: Any, info: GraphQLResolveInfo, id: str, is_active: bool) -> User:
-    caller = info.context.require_user()
-    return set_active(_target(caller, id, changing_self="You cannot deactivate yourself."), is_active)
+    context = info.context
+    caller = context.require_user()
+    target = _target(caller, id, changing_self="You cannot deactivate yourself.")
+    return set_active(
+        target, is_active, actor_id=caller.id, ip=context.client_ip, user_agent=context.user_agent
+    )
 
 
 @mutation.field("setUserStaff")
 def resolve_set_user_staff(_: Any, info: GraphQLResolveInfo, id: str, is_staff: bool) -> User:
-    caller = info.context.require_user()
-    return set_staff(_target(caller, id, changing_self="You cannot change your own staff rights."), is_staff)
+    context = info.context
+    caller = context.require_user()
+    target = _target(caller, id, changing_self="You cannot change your own staff rights.")
+    return set_staff(
+        target, is_staff, actor_id=caller.id, ip=context.client_ip, user_agent=context.user_agent
+    )
 
 
 BINDABLES = [query, mutation, connection_type]

@@ -33,7 +33,9 @@ session_type = ObjectType("Session")
 def resolve_refresh(_: Any, info: GraphQLResolveInfo, refresh_token: str | None = None) -> dict[str, Any]:
     context = info.context
     raw, _from_cookie = refresh_token_to_use(context.refresh_cookie, refresh_token)
-    pair = rotate_refresh_token(context.auth.tokens, raw, now=utcnow())
+    pair = rotate_refresh_token(
+        context.auth.tokens, raw, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
+    )
     return pair_fields(context, pair)
 
 
@@ -47,9 +49,10 @@ def resolve_verify_token(_: Any, info: GraphQLResolveInfo, token: str) -> dict[s
 def resolve_revoke_token(
     _: Any, info: GraphQLResolveInfo, refresh_token: str | None = None
 ) -> dict[str, int]:
-    cookie = info.context.refresh_cookie
+    context = info.context
+    cookie = context.refresh_cookie
     raw, from_cookie = refresh_token_to_use(cookie, refresh_token)
-    revoked = revoke_refresh_token(raw, now=utcnow())
+    revoked = revoke_refresh_token(raw, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent)
     if from_cookie and cookie is not None:
         cookie.expire()
     return {"revoked": unix_time(revoked)}
@@ -61,25 +64,37 @@ def resolve_delete_refresh_token_cookie(_: Any, info: GraphQLResolveInfo) -> dic
 
     ``deleted`` is false, and nothing happens, without cookie mode or without the cookie.
     """
-    cookie = info.context.refresh_cookie
+    context = info.context
+    cookie = context.refresh_cookie
     if cookie is None or not cookie.has_token():
         return {"deleted": False}
     raw = cookie.token()
     # A session that had ended already (or never existed): the cookie goes all the same.
     with suppress(TokenInvalid, TokenRevoked):
-        revoke_refresh_token(raw, now=utcnow())
+        revoke_refresh_token(raw, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent)
     cookie.expire()
     return {"deleted": True}
 
 
 @mutation.field("revokeAllTokens")
 def resolve_revoke_all_tokens(_: Any, info: GraphQLResolveInfo) -> dict[str, int]:
-    return {"revoked": unix_time(log_out_everywhere(info.context.require_user(), now=utcnow()))}
+    context = info.context
+    revoked = log_out_everywhere(
+        context.require_user(), now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
+    )
+    return {"revoked": unix_time(revoked)}
 
 
 @mutation.field("revokeSession")
 def resolve_revoke_session(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, int]:
-    revoked = revoke_session(info.context.require_user(), parse_id(id), now=utcnow())
+    context = info.context
+    revoked = revoke_session(
+        context.require_user(),
+        parse_id(id),
+        now=utcnow(),
+        ip=context.client_ip,
+        user_agent=context.user_agent,
+    )
     return {"revoked": unix_time(revoked)}
 
 
