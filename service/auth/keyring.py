@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..extensions import db
@@ -81,6 +82,11 @@ class KeyRing:
             return keys
         return self._reload()
 
+    def forget(self) -> None:
+        """Read the keys from the database at the next use, whatever their age."""
+        if self.asymmetric:
+            self._due = 0.0
+
     def _reload(self) -> KeySet:
         with self._lock:
             if self._keys is not None and time.monotonic() < self._due:
@@ -102,8 +108,9 @@ class KeyRing:
         if self.file_key is not None and self.file_kid not in {row.kid for row in rows}:
             self._record_file_key()
             rows = self._active_rows()
-        elif self.file_key is None and not any(row.private_key_sealed for row in rows):
-            self._create_first()  # the first start under this algorithm
+        elif self.file_key is None and not any(self._parse(row)[1] is not None for row in rows):
+            # The first start under this algorithm, or a new SECRET_KEY that cannot unseal the old keys.
+            self._create_signer(after=max((row.number for row in rows), default=0))
             rows = self._active_rows()
         verifying, signers, jwks = {}, [], []
         for row in rows:
@@ -124,8 +131,11 @@ class KeyRing:
         """The row's public and private key objects, parsed once per worker (a kid's keys never change)."""
         parsed = self._parsed.get(row.kid)
         if parsed is None:
-            sealed = row.private_key_sealed
-            private = unseal_private_key(self.sealer, sealed) if sealed else None
+            sealed, private = row.private_key_sealed, None
+            try:
+                private = unseal_private_key(self.sealer, sealed) if sealed else None
+            except InvalidToken:
+                log.warning("Signing key %s was sealed under another SECRET_KEY: it only verifies", row.kid)
             parsed = self._parsed[row.kid] = (load_public_pem(row.public_key), private)
         return parsed
 
@@ -168,14 +178,15 @@ class KeyRing:
             "signs_from": signs_from,
         }
 
-    def _create_first(self) -> None:
-        """The first key under this algorithm, unless another process made one meanwhile."""
+    def _create_signer(self, after: int) -> None:
+        """A key that signs at once, unless another process made one since key number ``after``."""
 
         def no_signer_yet(connection: sa.Connection) -> bool:
             query = sa.select(TABLE.c.kid).where(
                 TABLE.c.algorithm == self.algorithm,
                 TABLE.c.retired_at.is_(None),
                 TABLE.c.private_key_sealed.is_not(None),
+                TABLE.c.number > after,
             )
             return connection.scalar(query.limit(1)) is None
 
@@ -246,6 +257,7 @@ class KeyRing:
             )
         values = self._new_key_values(utcnow() + timedelta(seconds=2 * self.cache_seconds))
         self._insert(values)
+        self.forget()  # this process sees it at once
         return values["kid"], values["signs_from"]
 
     def retire(self, kid: str) -> None:
@@ -264,3 +276,4 @@ class KeyRing:
             )
         with db.engine.begin() as connection:
             connection.execute(TABLE.update().where(TABLE.c.kid == kid).values(retired_at=utcnow()))
+        self.forget()
