@@ -23,7 +23,7 @@ from flask import Flask
 
 from service import create_app
 from service.auth.keys import generate_private_key, thumbprint
-from service.config import ConfigError
+from service.config import ConfigError, settings_from_env
 from service.extensions import db
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
@@ -121,6 +121,17 @@ def test_the_jwks_of_an_hmac_service_holds_no_key(gql: GraphQL) -> None:
     assert response.get_json() == {"keys": []}
     assert TEST_SECRET_KEY not in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "public, max-age=60"
+
+
+def test_keys_list_under_hmac_says_there_are_no_key_pairs(app: Flask) -> None:
+    code, output = flask_command(app, "keys", "list")
+    assert code == 0
+    assert "HS256 signs with SECRET_KEY: no key pairs are used." in output
+
+
+@pytest.mark.parametrize(("written", "meant"), [("eddsa", "EdDSA"), (" rs256 ", "RS256"), ("Es256", "ES256")])
+def test_algorithm_names_are_read_in_any_case(written: str, meant: str) -> None:
+    assert settings_from_env({"JWT_ALGORITHM": written})["JWT_ALGORITHM"] == meant
 
 
 def test_rotate_is_refused_under_hmac(app: Flask) -> None:
