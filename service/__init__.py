@@ -16,8 +16,9 @@ from .config import ConfigError, settings_from_env
 from .http import NoCookieSessions
 from .serialization import OrjsonProvider
 
-# RFC 7518 3.2: an HMAC key at least as long as the hash's output.
-MIN_SECRET_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+# RFC 7518 3.2: an HMAC key at least as long as the hash's output. With key pairs, SECRET_KEY
+# seals the private keys (and successor refresh tokens): 256 bits.
+MIN_SECRET_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64, "RS256": 32, "ES256": 32, "EdDSA": 32}
 MULTIPART_ALLOWANCE = 256 * 1024
 
 
@@ -64,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .health import bp as health_bp
     from .health import migration_heads
     from .http import bp, finish_response, json_http_error, json_internal_error
+    from .jwks import bp as jwks_bp
+    from .jwks import load_signing_keys
     from .logs import configure_logging, start_request
     from .uploads import UploadSettings
     from .uploads import bp as uploads_bp
@@ -82,6 +85,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(explorer_assets_bp)
+    app.register_blueprint(jwks_bp)
+    if app.extensions["auth"].tokens.keys.asymmetric:
+        # Before an operation's own transaction starts: a worker's first request may create the first key.
+        app.before_request_funcs.setdefault(bp.name, []).append(load_signing_keys)
     app.extensions["migration_heads"] = migration_heads(migrations)
     configure_logging()
     app.before_request(start_request)

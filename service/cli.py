@@ -1,4 +1,4 @@
-"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge`` and ``uploads prune``."""
+"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge``, ``keys ...``, ``uploads prune``."""
 
 import os
 import sys
@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
 from .auth.django_import import OLD_REFRESH_LIFETIME, ImportConflict, import_django
 from .auth.events import purge_events
+from .auth.keyring import KeyRing, SigningKeyError
 from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
@@ -23,12 +24,14 @@ PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
 users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Manage sessions and refresh tokens.")
 uploads = AppGroup("uploads", help="Manage uploaded files.")
+keys = AppGroup("keys", help="Manage the key pairs that sign access tokens (RS256, ES256, EdDSA).")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(uploads)
+    app.cli.add_command(keys)
 
 
 def _fail_on_bad_input(error: BadUserInput) -> None:
@@ -232,6 +235,54 @@ def purge_command() -> None:
     retention_days = config["SECURITY_EVENT_RETENTION_DAYS"]
     events = purge_events(retention_days=retention_days)
     click.echo(f"Removed {events} security events older than {retention_days} days.")
+
+
+def _key_ring() -> KeyRing:
+    return current_app.extensions["auth"].tokens.keys
+
+
+@keys.command("list")
+def keys_list_command() -> None:
+    """Print every signing key, oldest first: signing, next (signs soon), verifying, retired or unused."""
+    ring = _key_ring()
+    if ring.asymmetric:
+        ring.current()  # the first key, if none was made yet
+    else:
+        click.echo(f"{ring.algorithm} signs with SECRET_KEY: no key pairs are used.", err=True)
+    click.echo(f"{'kid':<44} {'algorithm':<9} {'created':<20} {'state':<9} since")
+    for row in ring.rows():
+        since = row.retired_at if row.state == "retired" else row.signs_from
+        click.echo(
+            f"{row.kid:<44} {row.algorithm:<9} {row.created_at:%Y-%m-%d %H:%M:%S} "
+            f"{row.state:<9} {since:%Y-%m-%d %H:%M:%S}"
+        )
+
+
+@keys.command("rotate")
+def keys_rotate_command() -> None:
+    """Make a new key pair: published at once, it signs after twice JWT_KEYS_CACHE_SECONDS.
+
+    The other keys keep verifying until retired.
+    """
+    ring = _key_ring()
+    try:
+        if ring.asymmetric:
+            ring.current()
+        kid, signs_from = ring.rotate()
+    except SigningKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"New key {kid} is published now and signs from {signs_from:%Y-%m-%d %H:%M:%S} UTC.")
+
+
+@keys.command("retire")
+@click.argument("kid")
+def keys_retire_command(kid: str) -> None:
+    """Refuse the tokens signed with KID (within JWT_KEYS_CACHE_SECONDS) and drop it from the JWKS."""
+    try:
+        _key_ring().retire(kid)
+    except SigningKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Key {kid} retired: its tokens are refused once every worker has reloaded its keys.")
 
 
 @uploads.command("prune")

@@ -7,14 +7,27 @@ default, in the README's configuration table.
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import profiles
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 EXPLORERS = ("playground", "graphiql", "apollo", "off")
-# The signing key is a shared secret, so only the HMAC algorithms make sense.
-JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+# HMAC algorithms sign with SECRET_KEY; the others with key pairs kept in the database (or a file).
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+JWT_ALGORITHMS = HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS
+# What JWT_PRIVATE_KEY_FILE must hold for each asymmetric algorithm.
+KEY_TYPES = {
+    "RS256": (rsa.RSAPrivateKey, "an RSA private key of at least 2048 bits"),
+    "ES256": (ec.EllipticCurvePrivateKey, "an EC private key on the P-256 curve"),
+    "EdDSA": (ed25519.Ed25519PrivateKey, "an Ed25519 private key"),
+}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 # A DNS name or an IP address (an IPv6 one without its brackets): no wildcard, no other character.
@@ -121,6 +134,15 @@ def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
     return key, until
 
 
+def _jwt_algorithm(raw: str) -> str:
+    """The algorithm's canonical name (``eddsa`` is ``EdDSA``)."""
+    by_upper = {name.upper(): name for name in JWT_ALGORITHMS}
+    algorithm = by_upper.get(raw.strip().upper())
+    if algorithm is None:
+        raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {raw.strip()!r}")
+    return algorithm
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -128,9 +150,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     explorer = env.get("GRAPHQL_EXPLORER", "playground").strip().lower()
     if explorer not in EXPLORERS:
         raise ConfigError(f"GRAPHQL_EXPLORER must be one of {', '.join(EXPLORERS)}, got {explorer!r}")
-    algorithm = env.get("JWT_ALGORITHM", "HS256").strip().upper()
-    if algorithm not in JWT_ALGORITHMS:
-        raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
+    algorithm = _jwt_algorithm(env.get("JWT_ALGORITHM", "HS256"))
+    key_file = (env.get("JWT_PRIVATE_KEY_FILE") or "").strip() or None
+    if key_file and algorithm not in ASYMMETRIC_ALGORITHMS:
+        raise ConfigError(f"JWT_PRIVATE_KEY_FILE needs JWT_ALGORITHM {', '.join(ASYMMETRIC_ALGORITHMS)}")
     instance_path = env.get("INSTANCE_PATH") or None
     legacy_key, legacy_until = _legacy_jwt(env)
     if instance_path:
@@ -143,6 +166,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # None means: an SQLite file in the instance folder.
         "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL")),
         "JWT_ALGORITHM": algorithm,
+        # A PEM private key the operator manages (asymmetric algorithms); None: keys in the database.
+        "JWT_PRIVATE_KEY_FILE": key_file,
+        # How stale a worker's copy of the signing keys may be (rotation, retirement, the JWKS's max-age).
+        "JWT_KEYS_CACHE_SECONDS": _int(env, "JWT_KEYS_CACHE_SECONDS", 60),
         "JWT_ACCESS_TOKEN_LIFETIME": _int(env, "JWT_ACCESS_TOKEN_LIFETIME", 3600),
         "JWT_REFRESH_TOKEN_LIFETIME": _int(env, "JWT_REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600),
         "JWT_REFRESH_REUSE_INTERVAL": _int(env, "JWT_REFRESH_REUSE_INTERVAL", 10, 0),
@@ -198,3 +225,28 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", low_memory.memory_cost, 8),
         "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", low_memory.parallelism),
     }
+
+
+def signing_key_from_file(path: str, algorithm: str) -> PrivateKeyTypes:
+    """The private key in the PEM file ``path``, which must suit ``algorithm`` (``JWT_PRIVATE_KEY_FILE``)."""
+    if algorithm not in KEY_TYPES:
+        raise ConfigError(f"JWT_PRIVATE_KEY_FILE needs JWT_ALGORITHM {', '.join(ASYMMETRIC_ALGORITHMS)}")
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"JWT_PRIVATE_KEY_FILE {path!r} cannot be read: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError(
+            f"JWT_PRIVATE_KEY_FILE {path!r} is not an unencrypted PEM private key"
+        ) from None
+    wanted, description = KEY_TYPES[algorithm]
+    fits = isinstance(key, wanted)
+    if isinstance(key, rsa.RSAPrivateKey):
+        fits = fits and key.key_size >= 2048
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        fits = fits and isinstance(key.curve, ec.SECP256R1)
+    if not fits:
+        raise ConfigError(f"JWT_PRIVATE_KEY_FILE {path!r} must hold {description} for {algorithm}")
+    return key

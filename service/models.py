@@ -215,3 +215,27 @@ class SecurityEvent(db.Model):
     actor_id: so.Mapped[int | None] = so.mapped_column()
     ip_address: so.Mapped[str] = so.mapped_column(sa.String(45), default="")
     user_agent: so.Mapped[str] = so.mapped_column(sa.String(512), default="")
+
+
+class SigningKey(db.Model):
+    """A key pair that signs access tokens under an asymmetric ``JWT_ALGORITHM``.
+
+    The private half is sealed with a key derived from ``SECRET_KEY``, or absent
+    for a key read from ``JWT_PRIVATE_KEY_FILE`` (kept here so that every server
+    goes on verifying its tokens once the file changes). A key verifies until
+    ``retired_at`` and, when it has a private half, signs from ``signs_from``.
+    """
+
+    __tablename__ = "signing_keys"
+
+    # The RFC 7638 thumbprint of the public key: the ``kid`` of its tokens.
+    kid: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    # Order of creation, unique: of several workers creating the next key at once, one insert
+    # wins and the others read its key; the newest key that may sign does.
+    number: so.Mapped[int] = so.mapped_column(unique=True)
+    algorithm: so.Mapped[str] = so.mapped_column(sa.String(10))
+    public_key: so.Mapped[str] = so.mapped_column(sa.Text)
+    private_key_sealed: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    signs_from: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

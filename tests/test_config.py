@@ -40,7 +40,9 @@ def test_password_hashing_defaults_to_rfc_9106_parameters():
         ({"GRAPHQL_EXPLORER": "voyager"}, "GRAPHQL_EXPLORER"),
         ({"GRAPHQL_INTROSPECTION": "maybe"}, "GRAPHQL_INTROSPECTION"),
         ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
-        ({"JWT_ALGORITHM": "RS256"}, "JWT_ALGORITHM"),
+        ({"JWT_ALGORITHM": "PS256"}, "JWT_ALGORITHM"),
+        ({"JWT_ALGORITHM": "RS256", "JWT_KEYS_CACHE_SECONDS": "0"}, "JWT_KEYS_CACHE_SECONDS"),
+        ({"JWT_PRIVATE_KEY_FILE": "/etc/key.pem"}, "JWT_PRIVATE_KEY_FILE needs JWT_ALGORITHM"),
     ],
 )
 def test_malformed_settings_are_refused_by_name(env, named):

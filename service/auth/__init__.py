@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import signing_key_from_file
+from .keyring import KeyRing
 from .passwords import Passwords
 from .throttling import ThrottleSettings
 from .tokens import TokenSettings
@@ -19,6 +21,13 @@ class Auth:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Auth":
+        algorithm, key_file = config["JWT_ALGORITHM"], config.get("JWT_PRIVATE_KEY_FILE")
+        keys = KeyRing(
+            algorithm,
+            config["SECRET_KEY"].encode(),
+            config["JWT_KEYS_CACHE_SECONDS"],
+            signing_key_from_file(key_file, algorithm) if key_file else None,
+        )
         return cls(
             passwords=Passwords(
                 time_cost=config["ARGON2_TIME_COST"],
@@ -27,7 +36,8 @@ class Auth:
             ),
             tokens=TokenSettings(
                 key=config["SECRET_KEY"].encode(),
-                algorithm=config["JWT_ALGORITHM"],
+                algorithm=algorithm,
+                keys=keys,
                 access_lifetime=config["JWT_ACCESS_TOKEN_LIFETIME"],
                 refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
                 issuer=config["JWT_ISSUER"],

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import TokenExpired, TokenInvalid
+from .keyring import KeyRing
+from .keys import KeySet
 from .validation import parse_id
 
 # Claims every access token must carry to be accepted.
@@ -27,10 +29,14 @@ VERIFIED_TOKENS_CACHE_SIZE = 4096
 
 @dataclass(frozen=True)
 class TokenSettings:
-    """The signing key and lifetimes, read from the config once when the app is created."""
+    """The signing keys and lifetimes, read from the config once when the app is created."""
 
+    # SECRET_KEY: the HMAC signing key under HS256/384/512, and under every algorithm the
+    # root of the keys that seal successor refresh tokens and private signing keys.
     key: bytes
     algorithm: str
+    # The keys that sign and verify: the HMAC key, or the database's key pairs (see ``keyring``).
+    keys: KeyRing
     access_lifetime: int
     refresh_lifetime: int
     issuer: str | None = None
@@ -48,17 +54,20 @@ class TokenSettings:
     legacy_accept_until: int | None = None
     # Seals the successor of a rotated refresh token for the reuse window; derived from ``key``.
     successor_sealer: Fernet = field(init=False, repr=False, compare=False)
-    # ``verified_claims`` remembered for this app's key and rules (see ``decode_access_token``).
-    verified_claims: Callable[[str], dict[str, Any]] = field(init=False, repr=False, compare=False)
+    # ``verified_claims`` remembered per key set and token, under this app's rules (see
+    # ``decode_access_token``): once the keys change, every token is checked again.
+    verified_claims: Callable[[KeySet, str], dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "successor_sealer", successor_sealer(self.key))
-        verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHE_SIZE)(lambda token: verified_claims(self, token))
+        verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHE_SIZE)(
+            lambda keys, token: verified_claims(self, keys, token)
+        )
         object.__setattr__(self, "verified_claims", verified)
 
 
 def successor_sealer(key: bytes) -> Fernet:
-    """The Fernet key that encrypts successor refresh tokens at rest: HKDF-SHA256 of the signing key."""
+    """The Fernet key that encrypts successor refresh tokens at rest: HKDF-SHA256 of ``SECRET_KEY``."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"refresh-token-successor")
     derived = hkdf.derive(key)
     return Fernet(base64.urlsafe_b64encode(derived))
@@ -99,34 +108,40 @@ def issue_access_token(
         payload["iss"] = settings.issuer
     if settings.audience:
         payload["aud"] = settings.audience
-    token = jwt.encode(payload, settings.key, algorithm=settings.algorithm)
+    kid, key = settings.keys.current().signing_key(time.time())
+    token = jwt.encode(payload, key, algorithm=settings.algorithm, headers={"kid": kid})
     return token, payload
 
 
 def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     """The payload of a valid access token.
 
-    Only the configured algorithm is accepted (so ``alg: none`` and algorithm
-    swaps fail), the signature and expiry are checked, and so are ``iss`` and
+    Only the configured algorithm and our own keys are accepted (so ``alg:
+    none``, algorithm swaps, foreign keys and unknown or retired key ids
+    fail), the signature and expiry are checked, and so are ``iss`` and
     ``aud`` when they are configured. Raises ``TokenExpired`` or ``TokenInvalid``.
 
     PyJWT checks a token the first time it is seen; a token it accepted is
     remembered, and then only its expiry can change the verdict, so only that is
     checked again (as PyJWT does, with the leeway). Refused tokens are not remembered.
     """
-    claims = settings.verified_claims(token)
+    claims = settings.verified_claims(settings.keys.current(), token)
     if claims["exp"] <= time.time() - settings.leeway:
         raise TokenExpired("The token has expired.")
     return dict(claims)
 
 
-def verified_claims(settings: TokenSettings, token: str) -> dict[str, Any]:
-    """PyJWT's full check of ``token``: signature, algorithm, expiry, issuer, audience, claims."""
+def verified_claims(settings: TokenSettings, keys: KeySet, token: str) -> dict[str, Any]:
+    """PyJWT's full check of ``token``: signature by the key its ``kid`` names among ``keys``,
+    algorithm, expiry, issuer, audience, claims."""
     try:
+        key = keys.verification_key(jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise TokenInvalid("The token is not valid.")
         payload = jwt.decode(
             token,
-            settings.key,
-            algorithms=[settings.algorithm],
+            key,
+            algorithms=[keys.algorithm],
             issuer=settings.issuer,
             audience=settings.audience,
             leeway=settings.leeway,
