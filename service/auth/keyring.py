@@ -3,15 +3,16 @@
 Under an asymmetric ``JWT_ALGORITHM`` the first worker to need a key makes
 one; every worker and app server reads the same rows, so all sign with the
 same key and pick up a rotation or retirement within ``JWT_KEYS_CACHE_SECONDS``.
-A rotated-in key is published at once and signs only after two such periods:
-by then every worker verifies it and every JWKS cache that obeys ``max-age`` holds it.
+A rotated-in key signs from the moment it is stored; a worker handed a token
+whose ``kid`` it does not know yet reads the keys again at once (at most once a
+second), so no worker refuses the new key's tokens while its copy is stale.
 """
 
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,10 @@ from .keys import (
 log = logging.getLogger("service.keys")
 TABLE = SigningKey.__table__
 CREATE_ATTEMPTS = 5
+# The PostgreSQL advisory lock that makes key-storing transactions take turns.
+KEYS_LOCK = 0x5167_6E4B_6579
+# A token naming a key this worker does not know makes it read the keys again, at most this often.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
 
 
 class SigningKeyError(Exception):
@@ -74,6 +79,7 @@ class KeyRing:
         self._parsed: dict[str, tuple[Any, Any]] = {}  # kid -> (public key, private key or None)
         self._keys: KeySet | None = None if self.asymmetric else hmac_key_set(algorithm, secret)
         self._due = float("inf") if self._keys is not None else 0.0
+        self._forced_at = float("-inf")
 
     def current(self) -> KeySet:
         """The keys to use now; read again from the database when ``cache_seconds`` have passed."""
@@ -81,6 +87,20 @@ class KeyRing:
         if keys is not None and time.monotonic() < self._due:
             return keys
         return self._reload()
+
+    def fresher_than(self, keys: KeySet) -> KeySet | None:
+        """Key pairs read again now, for a token naming a ``kid`` rotated in since ``keys`` were read;
+        None when nothing newer is found, or when such a read was already forced in the last second."""
+        if not self.asymmetric:
+            return None
+        if keys is not self._keys:
+            return self._keys  # another thread has read them since
+        if time.monotonic() - self._forced_at < UNKNOWN_KID_RELOAD_SECONDS:
+            return None
+        self._forced_at = time.monotonic()
+        self.forget()
+        fresher = self._reload()
+        return fresher if fresher is not keys else None
 
     def forget(self) -> None:
         """Read the keys from the database at the next use, whatever their age."""
@@ -158,6 +178,7 @@ class KeyRing:
         for _ in range(CREATE_ATTEMPTS):
             try:
                 with db.engine.begin() as connection:
+                    _take_turns(connection)
                     if needed is not None and not needed(connection):
                         return False
                     number = (connection.scalar(sa.select(sa.func.max(TABLE.c.number))) or 0) + 1
@@ -210,11 +231,10 @@ class KeyRing:
     # Operators' commands (``flask keys ...``): each reads the database afresh.
 
     def rows(self) -> list[KeyRow]:
-        """Every key, oldest first, with its state: signing, next, verifying, retired or unused."""
+        """Every key, oldest first, with its state: signing, verifying, retired or unused."""
         with db.engine.connect() as connection:
             rows = list(connection.execute(sa.select(TABLE).order_by(TABLE.c.number)))
         signer = self._signing_kid(rows)
-        now = utcnow()
         found = []
         for row in rows:
             if row.retired_at is not None:
@@ -223,8 +243,6 @@ class KeyRing:
                 state = "unused"  # another JWT_ALGORITHM's key: it neither signs nor verifies
             elif row.kid == signer:
                 state = "signing"
-            elif row.private_key_sealed and self.file_key is None and row.signs_from > now:
-                state = "next"
             else:
                 state = "verifying"
             found.append(
@@ -247,7 +265,11 @@ class KeyRing:
         return ready[-1].kid if ready else None
 
     def rotate(self) -> tuple[str, datetime]:
-        """Make the next key: it verifies once workers reload and signs two cache periods from now."""
+        """Make a new key that signs from now on; the older ones keep verifying until retired.
+
+        Each worker starts signing with it when it next reads the keys (within
+        ``cache_seconds``); one handed its tokens before then reads them at once.
+        """
         if not self.asymmetric:
             raise SigningKeyError(f"{self.algorithm} signs with SECRET_KEY: there is no key pair to rotate.")
         if self.file_key is not None:
@@ -255,7 +277,7 @@ class KeyRing:
                 "The signing key comes from JWT_PRIVATE_KEY_FILE: rotate by putting a new key in that file "
                 "and restarting; the old one keeps verifying until `flask keys retire`."
             )
-        values = self._new_key_values(utcnow() + timedelta(seconds=2 * self.cache_seconds))
+        values = self._new_key_values(utcnow())
         self._insert(values)
         self.forget()  # this process sees it at once
         return values["kid"], values["signs_from"]
@@ -277,3 +299,13 @@ class KeyRing:
         with db.engine.begin() as connection:
             connection.execute(TABLE.update().where(TABLE.c.kid == kid).values(retired_at=utcnow()))
         self.forget()
+
+
+def _take_turns(connection: sa.Connection) -> None:
+    """Make transactions that store keys run one at a time, so that what one reads (is a key still
+    needed? the largest number) holds until it commits. PostgreSQL: an advisory lock; SQLite,
+    which lets one writer in at a time: a write that changes nothing, made first."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(KEYS_LOCK)))
+    else:
+        connection.execute(TABLE.update().where(sa.false()).values(number=TABLE.c.number))

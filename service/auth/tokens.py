@@ -125,7 +125,16 @@ def decode_access_token(settings: TokenSettings, token: str) -> dict[str, Any]:
     remembered, and then only its expiry can change the verdict, so only that is
     checked again (as PyJWT does, with the leeway). Refused tokens are not remembered.
     """
-    claims = settings.verified_claims(settings.keys.current(), token)
+    keys = settings.keys.current()
+    try:
+        claims = settings.verified_claims(keys, token)
+    except TokenInvalid:
+        # Perhaps signed by a key rotated in since this worker last read the keys (at most one
+        # read a second, whatever tokens are sent): check it once more against the fresh ones.
+        fresher = settings.keys.fresher_than(keys)
+        if fresher is None:
+            raise
+        claims = settings.verified_claims(fresher, token)
     if claims["exp"] <= time.time() - settings.leeway:
         raise TokenExpired("The token has expired.")
     return dict(claims)
