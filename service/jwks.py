@@ -10,7 +10,7 @@ def jwks() -> Response:
     """Every key that verifies now, newest first; none under an HMAC algorithm (never the secret)."""
     keys = current_app.extensions["auth"].tokens.keys
     response = jsonify(keys.current().jwks)
-    # A rotated-in key is published two such periods before it signs (see ``keyring``).
+    # As long as each worker keeps its copy of the keys; PyJWKClient also fetches again on an unknown kid.
     response.headers["Cache-Control"] = f"public, max-age={keys.cache_seconds}"
     return response
 
