@@ -43,14 +43,18 @@ class RefreshCookie:
         """Whether the request carries a refresh-token cookie."""
         return bool(self.request.cookies.get(REFRESH_COOKIE))
 
-    def token(self) -> str:
+    def token(self, *, check_csrf: bool = True) -> str:
         """The cookie's refresh token, once the CSRF header matches the CSRF cookie.
 
-        ``BAD_USER_INPUT`` (field ``refreshToken``) without the cookie, ``FORBIDDEN`` without a match.
+        ``BAD_USER_INPUT`` (field ``refreshToken``) without the cookie, ``FORBIDDEN`` without a
+        match. Logging out skips the check (``check_csrf=False``): a forged logout can only sign
+        the user out, and ``SameSite=Strict`` keeps other sites' requests from carrying the cookie.
         """
         raw = self.request.cookies.get(REFRESH_COOKIE)
         if not raw:
             raise BadUserInput({"refreshToken": [NO_COOKIE]})
+        if not check_csrf:
+            return raw
         expected = self.request.cookies.get(CSRF_COOKIE, "")
         sent = self.request.headers.get(CSRF_HEADER, "")
         # Encoded so that any text compares in constant time ("surrogatepass": no two differ alike).
@@ -95,13 +99,15 @@ class RefreshCookie:
 _COOKIES = ((REFRESH_COOKIE, REFRESH_COOKIE_PATH, True), (CSRF_COOKIE, CSRF_COOKIE_PATH, False))
 
 
-def refresh_token_to_use(cookie: "RefreshCookie | None", argument: str | None) -> tuple[str, bool]:
+def refresh_token_to_use(
+    cookie: "RefreshCookie | None", argument: str | None, *, check_csrf: bool = True
+) -> tuple[str, bool]:
     """The refresh token a mutation acts on, and whether it came from the cookie.
 
     The argument when given (old clients, cookie mode or not); in cookie mode
     an empty one counts as left out, since the answers carry ``""`` there.
-    Left out, the cookie's, behind the CSRF check; without cookie mode a
-    left-out argument is ``BAD_USER_INPUT``.
+    Left out, the cookie's, behind the CSRF check unless ``check_csrf`` is false
+    (logging out); without cookie mode a left-out argument is ``BAD_USER_INPUT``.
     """
     if argument is not None and (argument or cookie is None):
         return argument, False
@@ -109,4 +115,4 @@ def refresh_token_to_use(cookie: "RefreshCookie | None", argument: str | None) -
         raise BadUserInput(
             {"refreshToken": ["Pass the refresh token: cookie mode (JWT_REFRESH_COOKIE) is off."]}
         )
-    return cookie.token(), True
+    return cookie.token(check_csrf=check_csrf), True

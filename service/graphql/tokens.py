@@ -51,7 +51,7 @@ def resolve_revoke_token(
 ) -> dict[str, int]:
     context = info.context
     cookie = context.refresh_cookie
-    raw, from_cookie = refresh_token_to_use(cookie, refresh_token)
+    raw, from_cookie = refresh_token_to_use(cookie, refresh_token, check_csrf=False)
     revoked = revoke_refresh_token(raw, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent)
     if from_cookie and cookie is not None:
         cookie.expire()
@@ -68,7 +68,7 @@ def resolve_delete_refresh_token_cookie(_: Any, info: GraphQLResolveInfo) -> dic
     cookie = context.refresh_cookie
     if cookie is None or not cookie.has_token():
         return {"deleted": False}
-    raw = cookie.token()
+    raw = cookie.token(check_csrf=False)
     # A session that had ended already (or never existed): the cookie goes all the same.
     with suppress(TokenInvalid, TokenRevoked):
         revoke_refresh_token(raw, now=utcnow(), ip=context.client_ip, user_agent=context.user_agent)
