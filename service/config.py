@@ -6,12 +6,15 @@ default, in the README's configuration table.
 
 import os
 from collections.abc import Mapping
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import profiles
+from email_validator import EmailNotValidError, validate_email
 
 EXPLORERS = ("playground", "graphiql", "apollo", "off")
+MAIL_SENDERS = ("worker", "cron")
 # The signing key is a shared secret, so only the HMAC algorithms make sense.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -86,6 +89,38 @@ def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
     return key, until
 
 
+def _smtp_url(raw: str | None) -> str | None:
+    """``SMTP_URL``: ``smtp://[user:password@]host[:port]`` (STARTTLS) or ``smtps://...`` (implicit TLS)."""
+    if not raw or not raw.strip():
+        return None
+    problem = "SMTP_URL must look like smtp://user:password@mail.example.com:587 or smtps://...:465"
+    try:
+        url = urlsplit(raw.strip())
+        url.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(problem) from None
+    if url.scheme not in ("smtp", "smtps") or not url.hostname or url.path not in ("", "/"):
+        # The URL may hold a password: the message names the scheme and host, never the URL.
+        raise ConfigError(f"{problem}; got scheme {url.scheme!r}, host {url.hostname or ''!r}")
+    return raw.strip()
+
+
+def _mail_from(raw: str | None, public_url: str | None) -> tuple[str, str]:
+    """``MAIL_FROM`` as given (a display name is allowed) and its bare address.
+
+    By default ``no-reply@`` the host of ``PUBLIC_URL``, or ``no-reply@localhost``.
+    """
+    if not raw or not raw.strip():
+        host = urlsplit(public_url).hostname if public_url else None
+        domain = host if host and "." in host and not host.replace(".", "").isdigit() else "localhost"
+        return f"no-reply@{domain}", f"no-reply@{domain}"
+    try:
+        validate_email(raw.strip(), check_deliverability=False, allow_display_name=True)
+    except EmailNotValidError as error:
+        raise ConfigError(f"MAIL_FROM must be an email address, got {raw!r}: {error}") from None
+    return raw.strip(), parseaddr(raw.strip())[1]
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -100,6 +135,17 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     legacy_key, legacy_until = _legacy_jwt(env)
     if instance_path:
         instance_path = os.path.abspath(instance_path)
+    public_url = _public_url(env.get("PUBLIC_URL"))
+    mail_from, mail_from_address = _mail_from(env.get("MAIL_FROM"), public_url)
+    mail_sender = env.get("MAIL_SENDER", "worker").strip().lower()
+    if mail_sender not in MAIL_SENDERS:
+        raise ConfigError(f"MAIL_SENDER must be one of {', '.join(MAIL_SENDERS)}, got {mail_sender!r}")
+    smtp_timeout = _int(env, "MAIL_SMTP_TIMEOUT", 10)
+    mail_lease = _int(env, "MAIL_LEASE_SECONDS", 120)
+    if mail_lease <= smtp_timeout:
+        raise ConfigError(
+            f"MAIL_LEASE_SECONDS ({mail_lease}) must be longer than MAIL_SMTP_TIMEOUT ({smtp_timeout})"
+        )
     return {
         # Where the generated secret key and the default SQLite file live (None: ./instance).
         "INSTANCE_PATH": instance_path,
@@ -129,7 +175,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROFILE_PICTURE_MAX_SIDE": _int(env, "PROFILE_PICTURE_MAX_SIDE", 1024, 16),
         # The service's public address (https://accounts.example.com): the base of absolute
         # URLs such as profilePictureUrl, whatever Host or X-Forwarded-Host say.
-        "PUBLIC_URL": _public_url(env.get("PUBLIC_URL")),
+        "PUBLIC_URL": public_url,
         "GRAPHQL_EXPLORER": explorer,
         "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
         # Brute-force and abuse limits: (most events, window in seconds) per bucket.
@@ -155,4 +201,20 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", low_memory.time_cost),
         "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", low_memory.memory_cost, 8),
         "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", low_memory.parallelism),
+        # Outgoing mail. No SMTP_URL: messages are written to the log instead (development).
+        "SMTP_URL": _smtp_url(env.get("SMTP_URL")),
+        "MAIL_FROM": mail_from,
+        "MAIL_FROM_ADDRESS": mail_from_address,
+        # worker: a sender thread in each web worker delivers the outbox; cron: only `flask mail send` does.
+        "MAIL_SENDER": mail_sender,
+        # How often a worker's sender looks for due retries and for messages a killed worker left.
+        "MAIL_POLL_SECONDS": _int(env, "MAIL_POLL_SECONDS", 5),
+        # Seconds each step of a conversation with the mail server may take.
+        "MAIL_SMTP_TIMEOUT": smtp_timeout,
+        # A sender holds a message this long; after that (it was killed mid-send) another takes it.
+        "MAIL_LEASE_SECONDS": mail_lease,
+        # Failed deliveries are retried after MAIL_RETRY_SECONDS, doubling each time up to an hour,
+        # and given up ("failed", still listed by `flask mail list`) after MAIL_MAX_ATTEMPTS.
+        "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 30),
+        "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 8),
     }
