@@ -1,7 +1,8 @@
-"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge`` and ``uploads prune``."""
+"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge``, ``uploads prune``, ``mail ...``."""
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -14,7 +15,8 @@ from .auth.django_import import OLD_REFRESH_LIFETIME, ImportConflict, import_dja
 from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
-from .models import User
+from .mail import send_due
+from .models import MailMessage, User
 from .uploads import prune_unreferenced_pictures
 
 PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
@@ -22,12 +24,14 @@ PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
 users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Manage sessions and refresh tokens.")
 uploads = AppGroup("uploads", help="Manage uploaded files.")
+mail = AppGroup("mail", help="Deliver and inspect the outgoing mail (the outbox).")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(uploads)
+    app.cli.add_command(mail)
 
 
 def _fail_on_bad_input(error: BadUserInput) -> None:
@@ -250,3 +254,44 @@ def prune_command(older_than: int, dry_run: bool) -> None:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+@mail.command("send")
+@click.option(
+    "--loop",
+    is_flag=True,
+    help="Keep going, a pass every MAIL_POLL_SECONDS, until stopped (for a long-running service).",
+)
+def send_mail_command(loop: bool) -> None:
+    """Deliver the messages that are due: new ones, and failed ones whose retry time has come.
+
+    For MAIL_SENDER=cron, run it every minute (cron, a systemd timer) or as a service with --loop.
+    """
+    while True:
+        counts = send_due()
+        if not loop or counts:
+            click.echo(
+                f"Sent {counts['sent']}, to retry later {counts['retry']}, "
+                f"given up on {counts['failed']} (see: flask mail list)."
+            )
+        if not loop:
+            return
+        time.sleep(current_app.config["MAIL_POLL_SECONDS"])
+
+
+@mail.command("list")
+@click.option("--all", "everything", is_flag=True, help="Sent messages too.")
+def list_mail_command(everything: bool) -> None:
+    """Print the messages not delivered (pending, and failed: given up on), oldest first."""
+    query = sa.select(MailMessage).order_by(MailMessage.id)
+    if not everything:
+        query = query.where(MailMessage.status != "sent")
+    header = f"{'id':>6}  {'status':<8} {'to':<32} {'template':<22} tries {'next try/sent (UTC)':<19}"
+    click.echo(f"{header}  error")
+    for message in db.session.scalars(query):
+        when = {"pending": message.next_attempt_at, "sent": message.sent_at}.get(message.status)
+        click.echo(
+            f"{message.id:>6}  {message.status:<8} {message.to_address:<32} {message.template:<22} "
+            f"{message.attempts:>5} {f'{when:%Y-%m-%d %H:%M:%S}' if when else '-':<19}  "
+            f"{message.last_error or '-'}"
+        )

@@ -15,7 +15,7 @@ from werkzeug.http import parse_accept_header
 from ..extensions import db
 from ..models import MailMessage
 from .rendering import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, render_mail
-from .sender import MAIL_QUEUED, send_due, start_sender, start_sender_here
+from .sender import MAIL_QUEUED, send_due, start_sender, start_sender_here, stop_sender
 
 __all__ = [
     "SUPPORTED_LANGUAGES",
@@ -24,6 +24,7 @@ __all__ = [
     "send_due",
     "start_sender",
     "start_sender_here",
+    "stop_sender",
 ]
 
 

@@ -61,8 +61,14 @@ def send_due(now: Callable[[], datetime] = utcnow) -> Counter[str]:
         if not due:
             return counts
         for message_id in due:
-            if _claim(message_id, now()):
-                counts[_send_one(message_id, now)] += 1
+            if not _claim(message_id, now()):
+                continue
+            outcome = _send_one(message_id, now)
+            counts[outcome] += 1
+            if outcome == "retry":
+                # The server is down or refusing: the rest wait for the next pass rather than each
+                # waiting out the timeout now.
+                return counts
 
 
 def _claimable(moment: datetime) -> sa.ColumnElement[bool]:
@@ -134,36 +140,67 @@ def _log_instead(message: MailMessage) -> None:
     )
 
 
-def start_sender(app: Flask) -> bool:
+class SenderThread(threading.Thread):
+    """A daemon thread running a pass whenever a commit queued mail, and every ``MAIL_POLL_SECONDS``
+    (for retries that fell due and messages a killed worker left behind)."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="mail-sender", daemon=True)
+        self.app = app
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        poll = self.app.config["MAIL_POLL_SECONDS"]
+        MAIL_LOG.info("mail sender started", extra={"fields": {"pid": os.getpid()}})
+        _wake.set()  # a first pass at once: whatever fell due while no worker was running
+        while not self.stopping.is_set():
+            _wake.wait(poll)
+            _wake.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                with self.app.app_context():
+                    send_due()
+            except Exception:
+                MAIL_LOG.exception("mail sender pass failed")
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the pass under way (if any) and end; waits at most ``timeout`` seconds."""
+        self.stopping.set()
+        _wake.set()
+        self.join(timeout)
+
+
+_sender: SenderThread | None = None
+
+
+def start_sender(app: Flask) -> SenderThread | None:
     """Start this process's sender thread, once per process, unless ``MAIL_SENDER`` is ``cron``.
 
-    It runs a pass when a commit queued mail and every ``MAIL_POLL_SECONDS``
-    (retries that fell due, messages a killed worker left behind).
+    gunicorn's ``post_worker_init`` hook (gunicorn.conf.py) calls it in each worker;
+    ``start_sender_here`` does on the first request under other servers.
     """
-    global _started_in_pid
-    if app.config["MAIL_SENDER"] != "worker" or _started_in_pid == os.getpid():
-        return False
+    global _sender, _started_in_pid
+    if app.config.get("MAIL_SENDER") != "worker" or _started_in_pid == os.getpid():
+        return None
     with _start_lock:
         if _started_in_pid == os.getpid():
-            return False
+            return None
         _started_in_pid = os.getpid()
-    threading.Thread(target=_run_sender, args=(app,), name="mail-sender", daemon=True).start()
-    return True
+        _sender = SenderThread(app)
+        _sender.start()
+        return _sender
+
+
+def stop_sender(timeout: float | None = 10) -> None:
+    """Stop this process's sender thread, if it runs (tests; a worker that exits)."""
+    global _sender, _started_in_pid
+    with _start_lock:
+        sender, _sender, _started_in_pid = _sender, None, None
+    if sender is not None and sender.is_alive():
+        sender.stop(timeout)
 
 
 def start_sender_here() -> None:
     """``start_sender`` for the current app: a ``before_request`` hook, for servers other than gunicorn."""
     start_sender(current_app._get_current_object())  # type: ignore[attr-defined]
-
-
-def _run_sender(app: Flask) -> None:
-    poll = app.config["MAIL_POLL_SECONDS"]
-    _wake.set()  # a first pass at once: whatever is due since the last worker stopped
-    while True:
-        _wake.wait(poll)
-        _wake.clear()
-        try:
-            with app.app_context():
-                send_due()
-        except Exception:
-            MAIL_LOG.exception("mail sender pass failed")

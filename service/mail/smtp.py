@@ -24,11 +24,11 @@ def build_email(message: MailMessage, mail_from: str) -> EmailMessage:
     email["To"] = message.to_address
     email["Date"] = format_datetime(message.created_at)
     email["Message-ID"] = message.message_id
-    email["Content-Language"] = message.language
     # RFC 3834: automatic mail; auto-responders should not answer it.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
+    email["Content-Language"] = message.language  # after set_content, which drops Content-* headers
     return email
 
 
