@@ -70,6 +70,40 @@ def _public_url(raw: str | None) -> str | None:
     return raw.strip().rstrip("/")
 
 
+# Where mail links point when neither the setting nor PUBLIC_URL says: the address `make run` serves.
+DEFAULT_LINK_BASE = "http://127.0.0.1:8000"
+LINK_PATHS = {
+    "VERIFY_EMAIL_URL": "/verify-email?token={token}",
+    "PASSWORD_RESET_URL": "/reset-password?token={token}",
+    "EMAIL_CHANGE_URL": "/confirm-email?token={token}",
+}
+
+
+def _link_template(env: Mapping[str, str], name: str, public_url: str | None) -> str:
+    """A mail link template: an absolute http(s) URL holding ``{token}`` once, and no other braces.
+
+    The default is ``PUBLIC_URL`` (or ``DEFAULT_LINK_BASE``) and a path of ours; never the
+    request's Host, which a client chooses (a reset link pointing at the attacker's site).
+    """
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return (public_url or DEFAULT_LINK_BASE) + LINK_PATHS[name]
+    url = urlsplit(raw.replace("{token}", "TOKEN"))
+    leftover = raw.replace("{token}", "")
+    if (
+        raw.count("{token}") != 1
+        or "{" in leftover
+        or "}" in leftover
+        or url.scheme not in ("http", "https")
+        or not url.netloc
+    ):
+        raise ConfigError(
+            f"{name} must be an absolute http(s) URL holding {{token}} once, such as "
+            f"https://app.example.com/reset?token={{token}}; got {raw!r}"
+        )
+    return raw
+
+
 def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
     """The old Django service's ``SECRET_KEY`` and the Unix time its access tokens stop being
     accepted: both set, or neither."""
@@ -132,10 +166,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if algorithm not in JWT_ALGORITHMS:
         raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
     instance_path = env.get("INSTANCE_PATH") or None
+    public_url = _public_url(env.get("PUBLIC_URL"))
     legacy_key, legacy_until = _legacy_jwt(env)
     if instance_path:
         instance_path = os.path.abspath(instance_path)
-    public_url = _public_url(env.get("PUBLIC_URL"))
     mail_from, mail_from_address = _mail_from(env.get("MAIL_FROM"), public_url)
     mail_sender = env.get("MAIL_SENDER", "worker").strip().lower()
     if mail_sender not in MAIL_SENDERS:
@@ -176,6 +210,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # The service's public address (https://accounts.example.com): the base of absolute
         # URLs such as profilePictureUrl, whatever Host or X-Forwarded-Host say.
         "PUBLIC_URL": public_url,
+        # The email flows: links in the mails (templates holding {token}), token lifetimes
+        # in seconds, and whether tokenAuth refuses accounts whose address is not verified.
+        "VERIFY_EMAIL_URL": _link_template(env, "VERIFY_EMAIL_URL", public_url),
+        "PASSWORD_RESET_URL": _link_template(env, "PASSWORD_RESET_URL", public_url),
+        "EMAIL_CHANGE_URL": _link_template(env, "EMAIL_CHANGE_URL", public_url),
+        "EMAIL_VERIFICATION_LIFETIME": _int(env, "EMAIL_VERIFICATION_LIFETIME", 3 * 24 * 3600),
+        "PASSWORD_RESET_LIFETIME": _int(env, "PASSWORD_RESET_LIFETIME", 3600),
+        "EMAIL_CHANGE_LIFETIME": _int(env, "EMAIL_CHANGE_LIFETIME", 24 * 3600),
+        "ACCOUNT_REQUIRE_VERIFIED_EMAIL": _bool(env, "ACCOUNT_REQUIRE_VERIFIED_EMAIL", False),
         "GRAPHQL_EXPLORER": explorer,
         "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
         # Brute-force and abuse limits: (most events, window in seconds) per bucket.
@@ -189,6 +232,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REGISTRATION_WINDOW": _int(env, "REGISTRATION_WINDOW", 3600),
         # Every createUser attempt from one address, refused or not, in REGISTRATION_WINDOW.
         "REGISTRATION_ATTEMPTS_PER_IP": _int(env, "REGISTRATION_ATTEMPTS_PER_IP", 30),
+        # sendPasswordResetEmail per client and per address, and the mails one account may
+        # have sent (verification, email change), in EMAIL_REQUESTS_WINDOW.
+        "PASSWORD_RESET_MAX_PER_IP": _int(env, "PASSWORD_RESET_MAX_PER_IP", 20),
+        "PASSWORD_RESET_MAX_PER_EMAIL": _int(env, "PASSWORD_RESET_MAX_PER_EMAIL", 3),
+        "EMAIL_MAX_PER_ACCOUNT": _int(env, "EMAIL_MAX_PER_ACCOUNT", 5),
+        "EMAIL_REQUESTS_WINDOW": _int(env, "EMAIL_REQUESTS_WINDOW", 3600),
         # A login beyond this many live sessions ends the user's oldest one.
         "SESSION_MAX_PER_USER": _int(env, "SESSION_MAX_PER_USER", 50),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0, 0),

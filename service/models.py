@@ -78,6 +78,11 @@ class User(db.Model):
     # When every session of the user was last ended (new password, deactivation, logging out
     # everywhere): the old service's access tokens, which name no session, from before it are refused.
     sessions_ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The language of the account's mail: one of service.mail.SUPPORTED_LANGUAGES.
+    language: so.Mapped[str] = so.mapped_column(sa.String(8), default="en", server_default="en")
+    # Whether the owner proved they read mail at ``email`` (a verification or email change link,
+    # or a password reset). Accounts from before the email flows start unverified.
+    is_verified: so.Mapped[bool] = so.mapped_column(default=False, server_default="0")
 
     sessions: so.WriteOnlyMapped["LoginSession"] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

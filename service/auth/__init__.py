@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .email_tokens import EmailSettings
 from .passwords import Passwords
 from .throttling import ThrottleSettings
 from .tokens import TokenSettings
@@ -16,6 +17,7 @@ class Auth:
     passwords: Passwords
     tokens: TokenSettings
     throttle: ThrottleSettings
+    email: EmailSettings
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Auth":
@@ -40,4 +42,5 @@ class Auth:
                 legacy_accept_until=config.get("LEGACY_JWT_ACCEPT_UNTIL"),
             ),
             throttle=ThrottleSettings.from_config(config),
+            email=EmailSettings.from_config(config),
         )
