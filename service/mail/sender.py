@@ -64,6 +64,8 @@ def send_due(now: Callable[[], datetime] = utcnow) -> Counter[str]:
             if not _claim(message_id, now()):
                 continue
             outcome = _send_one(message_id, now)
+            if not outcome:
+                continue
             counts[outcome] += 1
             if outcome == "retry":
                 # The server is down or refusing: the rest wait for the next pass rather than each
@@ -93,10 +95,12 @@ def _claim(message_id: int, moment: datetime) -> bool:
 
 
 def _send_one(message_id: int, now: Callable[[], datetime]) -> str:
-    """Deliver one claimed message and record how it went: ``sent``, ``retry`` or ``failed``."""
+    """Deliver one claimed message and record how it went: ``sent``, ``retry`` or ``failed``
+    (``""``: someone deleted it meanwhile)."""
     config = current_app.config
     message = db.session.get(MailMessage, message_id)
-    assert message is not None
+    if message is None:
+        return ""
     outcome = "sent"
     try:
         if config["SMTP_URL"]:
