@@ -101,10 +101,11 @@ def _send_one(message_id: int, now: Callable[[], datetime]) -> str:
     message = db.session.get(MailMessage, message_id)
     if message is None:
         return ""
+    email = build_email(message, config["MAIL_FROM"]) if config["SMTP_URL"] else None
+    db.session.commit()  # no transaction stays open while the mail server takes its time
     outcome = "sent"
     try:
-        if config["SMTP_URL"]:
-            email = build_email(message, config["MAIL_FROM"])
+        if email is not None:
             deliver(email, config["SMTP_URL"], config["MAIL_SMTP_TIMEOUT"])
         else:
             _log_instead(message)
