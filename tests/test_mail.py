@@ -112,6 +112,9 @@ def test_unknown_language_falls_back_to_english(context) -> None:
         ("*", "en"),
         ("en-US,en;q=0.9,fa;q=0.8", "en"),
         (";;q=x,,\x00", "en"),
+        ("fa;q=0, ru;q=0.5", "ru"),  # q=0: not acceptable at all
+        ("fa-Arab-IR", "fa"),
+        ("x" * 5000, "en"),
     ],
 )
 def test_negotiate_language_picks_the_best_supported(header: str | None, language: str) -> None:

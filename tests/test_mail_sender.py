@@ -1,6 +1,7 @@
 """The outbox's sender against a real SMTP server on a loopback port: delivery, retries, leases, races."""
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +80,31 @@ def test_sender_delivers_both_parts_with_the_message_id_it_kept(outbox: Flask) -
     assert "https://accounts.example.com/verify?token=t0k3n" in text.get_content()
     assert '<html lang="fa" dir="rtl">' in html.get_content()
     assert send_due() == {}  # sent once: nothing is due any more
+
+
+@pytest.mark.parametrize(
+    ("language", "script", "direction"),
+    [("en", "[A-Za-z]", "ltr"), ("fa", "[\u0600-\u06ff]", "rtl"), ("ru", "[\u0400-\u04ff]", "ltr")],
+)
+def test_each_language_arrives_in_its_language_and_direction(
+    outbox: Flask, language: str, script: str, direction: str
+) -> None:
+    with SMTPServer() as server:
+        outbox.config["SMTP_URL"] = server.url
+        queue_mail(
+            "password_reset", to="ali@example.com", language=language, context={**CONTEXT, "minutes": "30"}
+        )
+        db.session.commit()
+        send_due()
+        [email] = server.wait_for(1)
+    text, html = email.get_body(("plain",)), email.get_body(("html",))
+    assert text is not None and html is not None
+    assert email["Content-Language"] == language
+    assert f'<html lang="{language}" dir="{direction}">' in html.get_content()
+    for part in (email["Subject"], text.get_content(), html.get_content()):
+        assert re.search(script, part)
+    if language != "en":
+        assert "password" not in text.get_content().lower()
 
 
 # The test server takes AUTH without TLS on loopback, which aiosmtpd warns about.
