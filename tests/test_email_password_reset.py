@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from conftest import STRONG_PASSWORD, GraphQL, count_rows, update_user
 from flask import Flask
 
+from service.auth.email_tokens import PASSWORD_RESET, find_email_token, use_email_token
+from service.errors import TokenInvalid
 from service.extensions import db
-from service.models import EmailToken
+from service.models import EmailToken, utcnow
 
 FORGOT = "mutation Forgot($email: String!) { sendPasswordResetEmail(email: $email) { ok } }"
 RESET = """
@@ -201,3 +203,16 @@ def test_tokens_are_stored_only_as_digests(gql, mailbox, account, app):
         stored = db.session.scalars(sa.select(EmailToken.token_hash)).all()
     assert token not in stored
     assert all(len(digest) == 64 for digest in stored)
+
+
+def test_of_two_uses_at_once_only_the_first_to_mark_the_token_gets_through(gql, mailbox, account, app):
+    token = reset_link(gql, mailbox)
+
+    with app.app_context():
+        now = utcnow()
+        record = find_email_token(token, PASSWORD_RESET, now=now)  # both requests found it unused
+        with db.engine.begin() as other_request:
+            other_request.execute(sa.update(EmailToken).values(used_at=now))
+        with pytest.raises(TokenInvalid):
+            use_email_token(record, now=now)
+        db.session.rollback()
