@@ -214,7 +214,7 @@ def import_django_command(
 @tokens.command("purge")
 def purge_command() -> None:
     """Delete ended sessions with their refresh tokens, rate-limit events past every window,
-    and known client networks unused for 30 days."""
+    known client networks unused for 30 days, and used or expired mailed tokens."""
     config = current_app.config
     removed = purge_sessions(
         refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
@@ -224,6 +224,7 @@ def purge_command() -> None:
             config["LOGIN_ACCOUNT_WINDOW"],
             config["LOGIN_IP_WINDOW"],
             config["REGISTRATION_WINDOW"],
+            config["EMAIL_REQUESTS_WINDOW"],
         ),
         reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
     )
@@ -231,6 +232,7 @@ def purge_command() -> None:
         f"Removed {removed['sessions']} ended sessions and {removed['rate_events']} old rate-limit events."
     )
     click.echo(f"Removed {removed['known_clients']} known client networks unused for 30 days.")
+    click.echo(f"Removed {removed['email_tokens']} used or expired email tokens.")
 
 
 @uploads.command("prune")

@@ -216,3 +216,28 @@ def test_of_two_uses_at_once_only_the_first_to_mark_the_token_gets_through(gql, 
         with pytest.raises(TokenInvalid):
             use_email_token(record, now=now)
         db.session.rollback()
+
+
+def test_tokens_purge_removes_used_and_expired_mail_tokens_only(gql, mailbox, account, app):
+    used = reset_link(gql, mailbox)
+    gql(RESET, {"token": used, "password": NEW_PASSWORD})
+    gql.register("reza")
+    with app.app_context():
+        db.session.add(
+            EmailToken(
+                user_id=1,
+                purpose=PASSWORD_RESET,
+                token_hash="e" * 64,
+                email_at_issue="ali@example.com",
+                password_stamp="",
+                expires_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["tokens", "purge"])
+
+    assert result.exit_code == 0, result.output
+    assert "Removed 2 used or expired email tokens." in result.output
+    # What is left: the live verification links of ali and reza.
+    assert count_rows(app, "email_tokens") == count_rows(app, "email_tokens", purpose="verify_email") == 2
