@@ -2,11 +2,11 @@
 updateUser(input: {email}), and the account's mail language, through HTTP and a real SMTP server."""
 
 from collections.abc import Iterator
-from mailbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 import pytest
 from conftest import LEGACY, STRONG_PASSWORD, GraphQL, count_rows
 from flask import Flask
+from inbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 REQUEST = """
 mutation Move($email: String!, $password: String!) {

@@ -3,12 +3,12 @@ and a real SMTP server on loopback."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from mailbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 import pytest
 import sqlalchemy as sa
 from conftest import STRONG_PASSWORD, GraphQL, count_rows, update_user
 from flask import Flask
+from inbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 from service.auth.email_tokens import PASSWORD_RESET, find_email_token, use_email_token
 from service.errors import TokenInvalid

@@ -3,12 +3,12 @@ and ACCOUNT_REQUIRE_VERIFIED_EMAIL. Mail goes through a real SMTP server on loop
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from mailbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 import pytest
 import sqlalchemy as sa
 from conftest import CREATE_USER, LEGACY, STRONG_PASSWORD, GraphQL, count_rows, empty_tables, update_user
 from flask import Flask
+from inbox import Mailbox, mailing_app, smtp_server, text_of, token_in  # noqa: F401
 
 from service.extensions import db
 from service.models import EmailToken
