@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-clients explorer-assets check-migrations lint migrate bench clean
+.PHONY: run test test-postgres test-clients explorer-assets check-migrations lint migrate bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,17 @@ $(VENV)/.installed-clients: requirements-clients.txt | $(BIN)/python
 # rebuilt from explorer/package-lock.json, each package's licence beside its files. Needs Node.js and npm.
 explorer-assets:
 	cd explorer && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs
+
+# The mail's message catalogs (service/translations): extract the English sentences from the mail
+# templates into messages.pot, merge them into the fa and ru catalogs, compile the .mo files (committed;
+# a test checks they match the .po). New or changed sentences come out untranslated: translate them
+# in the .po files, then run this again.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel --quiet extract -F babel.cfg --no-wrap --sort-by-file --project=accounts-service \
+		-o service/translations/messages.pot .
+	$(BIN)/pybabel --quiet update --no-wrap --no-fuzzy-matching --ignore-obsolete \
+		-i service/translations/messages.pot -d service/translations
+	$(BIN)/pybabel compile --statistics -d service/translations
 
 # Load benchmark (benchmarks/load.py): the service and a bare-Flask reference under gunicorn, driven
 # by wrk (apt-get install wrk). Minutes long; not part of `make test`. BENCH_ARGS=--quick for a smoke run.

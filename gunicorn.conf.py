@@ -26,3 +26,19 @@ def when_ready(server) -> None:
     full collections in the workers then skip them, and forked workers share those pages longer."""
     gc.collect()
     gc.freeze()
+
+
+def post_worker_init(worker) -> None:
+    """Each worker delivers the mail outbox from a thread of its own (unless MAIL_SENDER=cron)."""
+    from service.mail import start_sender
+
+    if hasattr(worker.wsgi, "config"):  # the service, not some other app served with this file
+        start_sender(worker.wsgi)
+
+
+def worker_exit(server, worker) -> None:
+    """A worker that stops lets its mail sender finish the message in hand (a killed one cannot:
+    that message's lease runs out and another sender takes it)."""
+    from service.mail import stop_sender
+
+    stop_sender(timeout=5)

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -68,12 +69,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .jwks import bp as jwks_bp
     from .jwks import load_signing_keys
     from .logs import configure_logging, start_request
+    from .mail import start_sender_here
     from .uploads import UploadSettings
     from .uploads import bp as uploads_bp
 
     app.extensions["auth"] = Auth.from_config(app.config)
     app.extensions["uploads"] = UploadSettings.from_config(app.config)
     app.extensions["graphql"] = GraphQLSettings.from_config(build_schema(), app.config, debug=app.debug)
+    # Mail is rendered in each recipient's language, from the catalogs in service/translations.
+    Babel(app)
     app.extensions["graphql_explorer"] = explorer_html(app.config["GRAPHQL_EXPLORER"])
     app.extensions["graphql_explorer_csp"] = explorer_csp(app.config["GRAPHQL_EXPLORER"])
     if app.config["TRUSTED_PROXY_COUNT"]:
@@ -92,6 +96,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["migration_heads"] = migration_heads(migrations)
     configure_logging()
     app.before_request(start_request)
+    if not app.testing:
+        # The outbox's sender thread, in each worker process (tests start one when they want one).
+        app.before_request(start_sender_here)
     app.after_request(finish_response)
     if app.config["CORS_ORIGINS"]:
         # Without listed origins Flask-Cors is not even installed: no hook, no header.

@@ -1,7 +1,9 @@
-"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge``, ``keys ...``, ``uploads prune``."""
+"""Operators' commands: ``flask --app wsgi users ...``, ``tokens purge``, ``keys ...``, ``uploads prune``,
+``mail ...``."""
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -16,7 +18,8 @@ from .auth.keyring import KeyRing, SigningKeyError
 from .auth.throttling import unlock_account
 from .errors import BadUserInput
 from .extensions import db
-from .models import User
+from .mail import send_due
+from .models import MailMessage, User
 from .uploads import prune_unreferenced_pictures
 
 PASSWORD_VARIABLE = "SUPERUSER_PASSWORD"
@@ -25,6 +28,7 @@ users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Manage sessions and refresh tokens.")
 uploads = AppGroup("uploads", help="Manage uploaded files.")
 keys = AppGroup("keys", help="Manage the key pairs that sign access tokens (RS256, ES256, EdDSA).")
+mail = AppGroup("mail", help="Deliver and inspect the outgoing mail (the outbox).")
 
 
 def register_commands(app: Flask) -> None:
@@ -32,6 +36,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(tokens)
     app.cli.add_command(uploads)
     app.cli.add_command(keys)
+    app.cli.add_command(mail)
 
 
 def _fail_on_bad_input(error: BadUserInput) -> None:
@@ -214,8 +219,8 @@ def import_django_command(
 @tokens.command("purge")
 def purge_command() -> None:
     """Delete ended sessions with their refresh tokens, rate-limit events past every window,
-    known client networks unused for 30 days, and security events older than
-    SECURITY_EVENT_RETENTION_DAYS."""
+    known client networks unused for 30 days, used or expired mailed tokens, and security events
+    older than SECURITY_EVENT_RETENTION_DAYS."""
     config = current_app.config
     removed = purge_sessions(
         refresh_lifetime=config["JWT_REFRESH_TOKEN_LIFETIME"],
@@ -225,6 +230,7 @@ def purge_command() -> None:
             config["LOGIN_ACCOUNT_WINDOW"],
             config["LOGIN_IP_WINDOW"],
             config["REGISTRATION_WINDOW"],
+            config["EMAIL_REQUESTS_WINDOW"],
         ),
         reuse_interval=config["JWT_REFRESH_REUSE_INTERVAL"],
     )
@@ -232,6 +238,7 @@ def purge_command() -> None:
         f"Removed {removed['sessions']} ended sessions and {removed['rate_events']} old rate-limit events."
     )
     click.echo(f"Removed {removed['known_clients']} known client networks unused for 30 days.")
+    click.echo(f"Removed {removed['email_tokens']} used or expired email tokens.")
     retention_days = config["SECURITY_EVENT_RETENTION_DAYS"]
     events = purge_events(retention_days=retention_days)
     click.echo(f"Removed {events} security events older than {retention_days} days.")
@@ -243,7 +250,7 @@ def _key_ring() -> KeyRing:
 
 @keys.command("list")
 def keys_list_command() -> None:
-    """Print every signing key, oldest first: signing, next (signs soon), verifying, retired or unused."""
+    """Print every signing key, oldest first: signing, verifying, retired or unused."""
     ring = _key_ring()
     if ring.asymmetric:
         ring.current()  # the first key, if none was made yet
@@ -260,7 +267,7 @@ def keys_list_command() -> None:
 
 @keys.command("rotate")
 def keys_rotate_command() -> None:
-    """Make a new key pair: published at once, it signs after twice JWT_KEYS_CACHE_SECONDS.
+    """Make a new key pair that signs from now on (each worker within JWT_KEYS_CACHE_SECONDS).
 
     The other keys keep verifying until retired.
     """
@@ -271,7 +278,7 @@ def keys_rotate_command() -> None:
         kid, signs_from = ring.rotate()
     except SigningKeyError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"New key {kid} is published now and signs from {signs_from:%Y-%m-%d %H:%M:%S} UTC.")
+    click.echo(f"New key {kid} is published and signs from {signs_from:%Y-%m-%d %H:%M:%S} UTC.")
 
 
 @keys.command("retire")
@@ -306,3 +313,44 @@ def prune_command(older_than: int, dry_run: bool) -> None:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+@mail.command("send")
+@click.option(
+    "--loop",
+    is_flag=True,
+    help="Keep going, a pass every MAIL_POLL_SECONDS, until stopped (for a long-running service).",
+)
+def send_mail_command(loop: bool) -> None:
+    """Deliver the messages that are due: new ones, and failed ones whose retry time has come.
+
+    For MAIL_SENDER=cron, run it every minute (cron, a systemd timer) or as a service with --loop.
+    """
+    while True:
+        counts = send_due()
+        if not loop or counts:
+            click.echo(
+                f"Sent {counts['sent']}, to retry later {counts['retry']}, "
+                f"given up on {counts['failed']} (see: flask mail list)."
+            )
+        if not loop:
+            return
+        time.sleep(current_app.config["MAIL_POLL_SECONDS"])
+
+
+@mail.command("list")
+@click.option("--all", "everything", is_flag=True, help="Sent messages too.")
+def list_mail_command(everything: bool) -> None:
+    """Print the messages not delivered (pending, and failed: given up on), oldest first."""
+    query = sa.select(MailMessage).order_by(MailMessage.id)
+    if not everything:
+        query = query.where(MailMessage.status != "sent")
+    header = f"{'id':>6}  {'status':<8} {'to':<32} {'template':<22} tries {'next try/sent (UTC)':<19}"
+    click.echo(f"{header}  error")
+    for message in db.session.scalars(query):
+        when = {"pending": message.next_attempt_at, "sent": message.sent_at}.get(message.status)
+        click.echo(
+            f"{message.id:>6}  {message.status:<8} {message.to_address:<32} {message.template:<22} "
+            f"{message.attempts:>5} {f'{when:%Y-%m-%d %H:%M:%S}' if when else '-':<19}  "
+            f"{message.last_error or '-'}"
+        )

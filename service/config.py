@@ -7,6 +7,7 @@ default, in the README's configuration table.
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +17,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from email_validator import EmailNotValidError, validate_email
 
 EXPLORERS = ("playground", "graphiql", "apollo", "off")
+MAIL_SENDERS = ("worker", "cron")
 # HMAC algorithms sign with SECRET_KEY; the others with key pairs kept in the database (or a file).
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -115,6 +118,40 @@ def _cors_origins(raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origins))
 
 
+# Where mail links point when neither the setting nor PUBLIC_URL says: the address `make run` serves.
+DEFAULT_LINK_BASE = "http://127.0.0.1:8000"
+LINK_PATHS = {
+    "VERIFY_EMAIL_URL": "/verify-email?token={token}",
+    "PASSWORD_RESET_URL": "/reset-password?token={token}",
+    "EMAIL_CHANGE_URL": "/confirm-email?token={token}",
+}
+
+
+def _link_template(env: Mapping[str, str], name: str, public_url: str | None) -> str:
+    """A mail link template: an absolute http(s) URL holding ``{token}`` once, and no other braces.
+
+    The default is ``PUBLIC_URL`` (or ``DEFAULT_LINK_BASE``) and a path of ours; never the
+    request's Host, which a client chooses (a reset link pointing at the attacker's site).
+    """
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return (public_url or DEFAULT_LINK_BASE) + LINK_PATHS[name]
+    url = urlsplit(raw.replace("{token}", "TOKEN"))
+    leftover = raw.replace("{token}", "")
+    if (
+        raw.count("{token}") != 1
+        or "{" in leftover
+        or "}" in leftover
+        or url.scheme not in ("http", "https")
+        or not url.netloc
+    ):
+        raise ConfigError(
+            f"{name} must be an absolute http(s) URL holding {{token}} once, such as "
+            f"https://app.example.com/reset?token={{token}}; got {raw!r}"
+        )
+    return raw
+
+
 def _legacy_jwt(env: Mapping[str, str]) -> tuple[str | None, int | None]:
     """The old Django service's ``SECRET_KEY`` and the Unix time its access tokens stop being
     accepted: both set, or neither."""
@@ -143,6 +180,38 @@ def _jwt_algorithm(raw: str) -> str:
     return algorithm
 
 
+def _smtp_url(raw: str | None) -> str | None:
+    """``SMTP_URL``: ``smtp://[user:password@]host[:port]`` (STARTTLS) or ``smtps://...`` (implicit TLS)."""
+    if not raw or not raw.strip():
+        return None
+    problem = "SMTP_URL must look like smtp://user:password@mail.example.com:587 or smtps://...:465"
+    try:
+        url = urlsplit(raw.strip())
+        url.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(problem) from None
+    if url.scheme not in ("smtp", "smtps") or not url.hostname or url.path not in ("", "/"):
+        # The URL may hold a password: the message names the scheme and host, never the URL.
+        raise ConfigError(f"{problem}; got scheme {url.scheme!r}, host {url.hostname or ''!r}")
+    return raw.strip()
+
+
+def _mail_from(raw: str | None, public_url: str | None) -> tuple[str, str]:
+    """``MAIL_FROM`` as given (a display name is allowed) and its bare address.
+
+    By default ``no-reply@`` the host of ``PUBLIC_URL``, or ``no-reply@localhost``.
+    """
+    if not raw or not raw.strip():
+        host = urlsplit(public_url).hostname if public_url else None
+        domain = host if host and "." in host and not host.replace(".", "").isdigit() else "localhost"
+        return f"no-reply@{domain}", f"no-reply@{domain}"
+    try:
+        validate_email(raw.strip(), check_deliverability=False, allow_display_name=True)
+    except EmailNotValidError as error:
+        raise ConfigError(f"MAIL_FROM must be an email address, got {raw!r}: {error}") from None
+    return raw.strip(), parseaddr(raw.strip())[1]
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the service's settings, taken from ``env`` (default: os.environ)."""
     env = os.environ if env is None else env
@@ -155,9 +224,20 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if key_file and algorithm not in ASYMMETRIC_ALGORITHMS:
         raise ConfigError(f"JWT_PRIVATE_KEY_FILE needs JWT_ALGORITHM {', '.join(ASYMMETRIC_ALGORITHMS)}")
     instance_path = env.get("INSTANCE_PATH") or None
+    public_url = _public_url(env.get("PUBLIC_URL"))
     legacy_key, legacy_until = _legacy_jwt(env)
     if instance_path:
         instance_path = os.path.abspath(instance_path)
+    mail_from, mail_from_address = _mail_from(env.get("MAIL_FROM"), public_url)
+    mail_sender = env.get("MAIL_SENDER", "worker").strip().lower()
+    if mail_sender not in MAIL_SENDERS:
+        raise ConfigError(f"MAIL_SENDER must be one of {', '.join(MAIL_SENDERS)}, got {mail_sender!r}")
+    smtp_timeout = _int(env, "MAIL_SMTP_TIMEOUT", 10)
+    mail_lease = _int(env, "MAIL_LEASE_SECONDS", 120)
+    if mail_lease <= smtp_timeout:
+        raise ConfigError(
+            f"MAIL_LEASE_SECONDS ({mail_lease}) must be longer than MAIL_SMTP_TIMEOUT ({smtp_timeout})"
+        )
     return {
         # Where the generated secret key and the default SQLite file live (None: ./instance).
         "INSTANCE_PATH": instance_path,
@@ -196,7 +276,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROFILE_PICTURE_MAX_SIDE": _int(env, "PROFILE_PICTURE_MAX_SIDE", 1024, 16),
         # The service's public address (https://accounts.example.com): the base of absolute
         # URLs such as profilePictureUrl, whatever Host or X-Forwarded-Host say.
-        "PUBLIC_URL": _public_url(env.get("PUBLIC_URL")),
+        "PUBLIC_URL": public_url,
+        # The email flows: links in the mails (templates holding {token}), token lifetimes
+        # in seconds, and whether tokenAuth refuses accounts whose address is not verified.
+        "VERIFY_EMAIL_URL": _link_template(env, "VERIFY_EMAIL_URL", public_url),
+        "PASSWORD_RESET_URL": _link_template(env, "PASSWORD_RESET_URL", public_url),
+        "EMAIL_CHANGE_URL": _link_template(env, "EMAIL_CHANGE_URL", public_url),
+        "EMAIL_VERIFICATION_LIFETIME": _int(env, "EMAIL_VERIFICATION_LIFETIME", 3 * 24 * 3600),
+        "PASSWORD_RESET_LIFETIME": _int(env, "PASSWORD_RESET_LIFETIME", 3600),
+        "EMAIL_CHANGE_LIFETIME": _int(env, "EMAIL_CHANGE_LIFETIME", 24 * 3600),
+        "ACCOUNT_REQUIRE_VERIFIED_EMAIL": _bool(env, "ACCOUNT_REQUIRE_VERIFIED_EMAIL", False),
         "GRAPHQL_EXPLORER": explorer,
         "GRAPHQL_INTROSPECTION": _bool(env, "GRAPHQL_INTROSPECTION", True),
         # Brute-force and abuse limits: (most events, window in seconds) per bucket.
@@ -210,6 +299,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REGISTRATION_WINDOW": _int(env, "REGISTRATION_WINDOW", 3600),
         # Every createUser attempt from one address, refused or not, in REGISTRATION_WINDOW.
         "REGISTRATION_ATTEMPTS_PER_IP": _int(env, "REGISTRATION_ATTEMPTS_PER_IP", 30),
+        # sendPasswordResetEmail per client and per address, and the mails one account may
+        # have sent (verification, email change), in EMAIL_REQUESTS_WINDOW.
+        "PASSWORD_RESET_MAX_PER_IP": _int(env, "PASSWORD_RESET_MAX_PER_IP", 20),
+        "PASSWORD_RESET_MAX_PER_EMAIL": _int(env, "PASSWORD_RESET_MAX_PER_EMAIL", 3),
+        "EMAIL_MAX_PER_ACCOUNT": _int(env, "EMAIL_MAX_PER_ACCOUNT", 5),
+        "EMAIL_REQUESTS_WINDOW": _int(env, "EMAIL_REQUESTS_WINDOW", 3600),
         # A login beyond this many live sessions ends the user's oldest one.
         "SESSION_MAX_PER_USER": _int(env, "SESSION_MAX_PER_USER", 50),
         # `flask tokens purge` deletes security events older than this many days.
@@ -224,6 +319,22 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", low_memory.time_cost),
         "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", low_memory.memory_cost, 8),
         "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", low_memory.parallelism),
+        # Outgoing mail. No SMTP_URL: messages are written to the log instead (development).
+        "SMTP_URL": _smtp_url(env.get("SMTP_URL")),
+        "MAIL_FROM": mail_from,
+        "MAIL_FROM_ADDRESS": mail_from_address,
+        # worker: a sender thread in each web worker delivers the outbox; cron: only `flask mail send` does.
+        "MAIL_SENDER": mail_sender,
+        # How often a worker's sender looks for due retries and for messages a killed worker left.
+        "MAIL_POLL_SECONDS": _int(env, "MAIL_POLL_SECONDS", 5),
+        # Seconds each step of a conversation with the mail server may take.
+        "MAIL_SMTP_TIMEOUT": smtp_timeout,
+        # A sender holds a message this long; after that (it was killed mid-send) another takes it.
+        "MAIL_LEASE_SECONDS": mail_lease,
+        # Failed deliveries are retried after MAIL_RETRY_SECONDS, doubling each time up to an hour,
+        # and given up ("failed", still listed by `flask mail list`) after MAIL_MAX_ATTEMPTS.
+        "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 30),
+        "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 8),
     }
 
 

@@ -65,6 +65,16 @@ class InvalidCredentials(ClientError):
     default_message = "The username or password is incorrect."
 
 
+class EmailNotVerified(ClientError):
+    """The password was right, but ``ACCOUNT_REQUIRE_VERIFIED_EMAIL`` wants a verified address first."""
+
+    code = "EMAIL_NOT_VERIFIED"
+    default_message = (
+        "Verify your email address before signing in: we have mailed it a new verification link"
+        " (unless we sent several recently; then use the latest)."
+    )
+
+
 class TokenInvalid(ClientError):
     code = "TOKEN_INVALID"
     default_message = "The token is not valid."

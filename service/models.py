@@ -78,6 +78,11 @@ class User(db.Model):
     # When every session of the user was last ended (new password, deactivation, logging out
     # everywhere): the old service's access tokens, which name no session, from before it are refused.
     sessions_ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The language of the account's mail: one of service.mail.SUPPORTED_LANGUAGES.
+    language: so.Mapped[str] = so.mapped_column(sa.String(8), default="en", server_default="en")
+    # Whether the owner proved they read mail at ``email`` (a verification or email change link,
+    # or a password reset). Accounts from before the email flows start unverified.
+    is_verified: so.Mapped[bool] = so.mapped_column(default=False, server_default="0")
 
     sessions: so.WriteOnlyMapped["LoginSession"] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -239,3 +244,74 @@ class SigningKey(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     signs_from: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+
+MAIL_STATUSES = ("pending", "sent", "failed")
+
+
+class MailMessage(db.Model):
+    """One outgoing message in the outbox, rendered in full when it was queued.
+
+    It is added in the same transaction as the change that caused it and
+    delivered after the commit by a sender (``service.mail.sender``).
+    ``claimed_until`` is a sender's lease: a message whose lease ran out (its
+    sender was killed mid-send) is taken again. ``message_id`` is made at
+    queue time and kept, so a message sent twice is recognisably one message.
+    """
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        sa.Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    to_address: so.Mapped[str] = so.mapped_column(sa.String(254))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(255))
+    text_body: so.Mapped[str] = so.mapped_column(sa.Text)
+    html_body: so.Mapped[str] = so.mapped_column(sa.Text)
+    language: so.Mapped[str] = so.mapped_column(sa.String(8))
+    # The template's name (verify_email, password_reset ...): for the operator's list.
+    template: so.Mapped[str] = so.mapped_column(sa.String(64))
+    message_id: so.Mapped[str] = so.mapped_column(sa.String(255), unique=True)
+    # One of MAIL_STATUSES; failed: given up after MAIL_MAX_ATTEMPTS.
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="pending")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The last delivery error, short: the exception's class and the server's reply, never a password.
+    last_error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+
+    def __repr__(self) -> str:
+        return f"<MailMessage {self.id} {self.template} {self.status}>"
+
+
+EMAIL_TOKEN_PURPOSES = ("verify_email", "password_reset", "email_change")
+
+
+class EmailToken(db.Model):
+    """A single-use token sent by mail (verification, password reset, email change), known by its digest.
+
+    ``email_at_issue`` is the account's address when the token was sent: a link for an address the
+    account has left since is refused. ``password_stamp`` is a digest of the password hash then: a
+    reset link dies when the password changes by any route.
+    """
+
+    __tablename__ = "email_tokens"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(20))
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    # The address an email change moves to; None for the other purposes.
+    new_email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    email_at_issue: so.Mapped[str] = so.mapped_column(sa.String(254))
+    password_stamp: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    # Set when the token was used, or when a newer one of the same purpose replaced it.
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    user: so.Mapped[User] = so.relationship()

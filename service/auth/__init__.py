@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import signing_key_from_file
+from .email_tokens import EmailSettings
 from .keyring import KeyRing
 from .passwords import Passwords
 from .throttling import ThrottleSettings
@@ -18,6 +19,7 @@ class Auth:
     passwords: Passwords
     tokens: TokenSettings
     throttle: ThrottleSettings
+    email: EmailSettings
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Auth":
@@ -50,4 +52,5 @@ class Auth:
                 legacy_accept_until=config.get("LEGACY_JWT_ACCEPT_UNTIL"),
             ),
             throttle=ThrottleSettings.from_config(config),
+            email=EmailSettings.from_config(config),
         )

@@ -12,11 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import BadUserInput, InvalidCredentials
+from ..errors import BadUserInput, EmailNotVerified, InvalidCredentials
 from ..extensions import db
 from ..models import User, utcnow
 from ..uploads import UploadSettings, delete_picture
 from . import Auth
+from .account_mail import send_verification_mail, send_verification_mail_if_allowed
 from .events import record_event
 from .passwords import MAX_LENGTH, password_problems
 from .sessions import TokenPair, revoke_all_sessions, start_session
@@ -40,9 +41,17 @@ USERNAME_NOT_OWN_EMAIL = "A username containing @ must be the account's own emai
 
 
 def register_user(
-    auth: Auth, *, username: str, email: str, password: str, user_agent: str = "", ip: str = ""
+    auth: Auth,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    user_agent: str = "",
+    ip: str = "",
+    language: str = "en",
 ) -> TokenPair:
-    """Create an account and log it in at once. Raises ``BadUserInput`` naming each bad field.
+    """Create an account, log it in at once and mail it a verification link (in ``language``).
+    Raises ``BadUserInput`` naming each bad field.
 
     Every attempt counts against ``REGISTRATION_ATTEMPTS_PER_IP`` per client and window, and
     at most ``REGISTRATION_MAX_PER_IP`` accounts are created; both are checked before the
@@ -54,7 +63,7 @@ def register_user(
         [registration_attempts_bucket(auth.throttle, ip), registration_bucket(auth.throttle, ip)], now
     )
     try:
-        user = _add_new_account(auth, username, email, password, now=now)
+        user = _add_new_account(auth, username, email, password, now=now, language=language)
     except BadUserInput:
         db.session.rollback()
         forget_events(events[1:])
@@ -63,14 +72,17 @@ def register_user(
     remember_client(user.id, ip, now)
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     record_event("LOGIN_SUCCEEDED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
+    send_verification_mail(auth.email, user, now=now)
     db.session.commit()
     return pair
 
 
-def _add_new_account(auth: Auth, username: str, email: str, password: str, *, now: datetime) -> User:
+def _add_new_account(
+    auth: Auth, username: str, email: str, password: str, *, now: datetime, language: str
+) -> User:
     """Check a new account's input and write its row (not committed)."""
     username, email = checked_new_account(username, email, password)
-    user = new_user(auth, username, email, password, date_joined=now, last_login=now)
+    user = new_user(auth, username, email, password, date_joined=now, last_login=now, language=language)
     db.session.add(user)
     try:
         db.session.flush()
@@ -134,10 +146,16 @@ def log_in(auth: Auth, *, username: str, password: str, user_agent: str = "", ip
     Raises ``InvalidCredentials`` with one message, after about the same work,
     whether the account is missing, inactive or the password is wrong; and
     ``RateLimited`` once the failures for the account or the client pile up.
+    With ``ACCOUNT_REQUIRE_VERIFIED_EMAIL``, a right password for an unverified account
+    gets ``EmailNotVerified`` and a new verification mail (under the account's mail limit).
     """
     # The success is committed with the new session: one transaction (one fsync) fewer per login.
     user = authenticate(auth, username=username, password=password, ip=ip, user_agent=user_agent)
     now = utcnow()
+    if auth.email.require_verified and not user.is_verified:
+        db.session.commit()  # the right password still clears the failures it counted
+        send_verification_mail_if_allowed(auth.email, user, now=now)
+        raise EmailNotVerified()
     user.last_login = now
     pair = start_session(auth.tokens, user, now=now, user_agent=user_agent, ip=ip)
     record_event("LOGIN_SUCCEEDED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from ..errors import BadUserInput
 from ..extensions import db
-from ..models import KnownClient, LoginSession, RateEvent, User, utcnow
+from ..models import EmailToken, KnownClient, LoginSession, RateEvent, User, utcnow
 from . import Auth
 from .accounts import checked_new_account, new_user
 from .console import end_console_sessions
@@ -109,8 +109,9 @@ def purge_sessions(
     *, refresh_lifetime: int, session_max_lifetime: int, longest_window: int, reuse_interval: int
 ) -> dict[str, int]:
     """Delete ended sessions (revoked, past their absolute lifetime, or idle past the refresh
-    lifetime) with their refresh tokens, rate-limit events older than every window, and known
-    client networks unused for 30 days; forget sealed successors past the reuse window. Commits.
+    lifetime) with their refresh tokens, rate-limit events older than every window, known
+    client networks unused for 30 days, and mailed tokens used or expired; forget sealed
+    successors past the reuse window. Commits.
     """
     now = utcnow()
     last_active = sa.func.coalesce(LoginSession.last_refreshed_at, LoginSession.created_at)
@@ -126,9 +127,17 @@ def purge_sessions(
     known_clients = db.session.execute(
         sa.delete(KnownClient).where(KnownClient.last_login_at <= _ago(now, KNOWN_CLIENT_DAYS * 24 * 3600))
     ).rowcount
+    email_tokens = db.session.execute(
+        sa.delete(EmailToken).where(sa.or_(EmailToken.used_at.is_not(None), EmailToken.expires_at <= now))
+    ).rowcount
     wipe_sealed_successors(reuse_interval, now=now)
     db.session.commit()
-    return {"sessions": sessions, "rate_events": events, "known_clients": known_clients}
+    return {
+        "sessions": sessions,
+        "rate_events": events,
+        "known_clients": known_clients,
+        "email_tokens": email_tokens,
+    }
 
 
 def _ago(now: datetime, seconds: int) -> datetime:

@@ -40,6 +40,8 @@ class Caller:
     position: str
     department: str
     profile_picture: str | None
+    language: str
+    is_verified: bool
 
     @property
     def is_privileged(self) -> bool:

@@ -7,9 +7,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import BadUserInput
 from ..extensions import db
-from ..models import GENDERS, User
+from ..mail import SUPPORTED_LANGUAGES
+from ..models import GENDERS, User, utcnow
 from ..uploads import UploadSettings, delete_picture, store_picture
+from .account_mail import send_email_changed_notice, send_verification_mail
 from .accounts import duplicate_problems, lock_identifiers
+from .email_tokens import EmailSettings
+from .events import record_event
 from .validation import lookup_key, normalize_email
 
 TEXT_FIELDS = {
@@ -28,8 +32,14 @@ def update_profile(
     picture: IO[bytes] | None = None,
     remove_picture: bool = False,
     uploads: UploadSettings,
+    mail: EmailSettings,
+    ip: str = "",
+    user_agent: str = "",
 ) -> User:
     """Apply ``changes`` (snake_case names; ``None`` means unchanged) and the picture, all or nothing.
+
+    A new email address (the old clients' way to change it) is unverified: a verification
+    link goes to it, a notice to the old one, and an ``EMAIL_CHANGED`` event is recorded.
 
     The new picture is written before the commit and deleted again if the
     commit fails; the old picture's file is deleted only after it succeeds.
@@ -43,12 +53,15 @@ def update_profile(
     if problems:
         raise BadUserInput(problems)
 
-    old_picture = user.profile_picture
+    old_picture, old_email = user.profile_picture, user.email
+    moves_address = "email_key" in values and values["email_key"] != user.email_key
     new_picture = store_picture(picture, uploads) if picture is not None else None
     changes_picture = new_picture is not None or remove_picture
     try:
         for name, value in values.items():
             setattr(user, name, value)
+        if moves_address:
+            _announce_new_address(user, old_email, mail, ip=ip, user_agent=user_agent)
         if changes_picture and not _swap_picture(user.id, old_picture, new_picture):
             raise BadUserInput({"profilePicture": [PICTURE_RACE_MESSAGE]})
         db.session.commit()
@@ -63,6 +76,17 @@ def update_profile(
     if changes_picture:
         delete_picture(uploads.folder, old_picture)
     return user
+
+
+def _announce_new_address(
+    user: User, old_email: str, mail: EmailSettings, *, ip: str, user_agent: str
+) -> None:
+    """The legacy email change: unverified, a link to the new address, a notice to the old (no commit)."""
+    now = utcnow()
+    user.is_verified = False
+    send_verification_mail(mail, user, now=now)
+    send_email_changed_notice(user, old_email=old_email, new_email=user.email)
+    record_event("EMAIL_CHANGED", user_id=user.id, ip=ip, user_agent=user_agent, now=now)
 
 
 PICTURE_RACE_MESSAGE = "Another request changed the picture at the same time; send it again."
@@ -103,6 +127,12 @@ def _checked_values(user: User, changes: dict[str, Any]) -> tuple[dict[str, Any]
         else:
             allowed = ", ".join(GENDERS)
             problems["gender"] = [f"Gender must be one of {allowed} (in any case)."]
+    if changes.get("language") is not None:
+        language = changes["language"].strip().lower()
+        if language in SUPPORTED_LANGUAGES:
+            values["language"] = language
+        else:
+            problems["language"] = [f"Language must be one of {', '.join(SUPPORTED_LANGUAGES)}."]
     if changes.get("email") is not None:
         email, email_problems = normalize_email(changes["email"])
         if not email_problems and lookup_key(email) != user.email_key:

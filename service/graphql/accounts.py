@@ -11,6 +11,7 @@ from ..auth.sessions import TokenPair
 from ..auth.validation import parse_id
 from ..errors import Forbidden
 from ..extensions import db
+from ..mail import negotiate_language
 from ..models import User
 from .context import GraphQLContext
 
@@ -46,6 +47,7 @@ def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, str])
         password=input["password"],
         user_agent=context.user_agent,
         ip=context.client_ip,
+        language=negotiate_language(context.accept_language),
     )
     return {"ok": True, **pair_fields(context, pair)}
 

@@ -46,7 +46,14 @@ PASSWORD_COST = 50
 COST_MAP = {
     "Mutation": {
         name: {"complexity": PASSWORD_COST}
-        for name in ("createUser", "tokenAuth", "changePassword", "deleteAccount")
+        for name in (
+            "createUser",
+            "tokenAuth",
+            "changePassword",
+            "deleteAccount",
+            "passwordReset",
+            "requestEmailChange",
+        )
     }
 }
 # graphql-core's OverlappingFieldsCanBeMerged compares same-named fields in pairs,

@@ -26,6 +26,9 @@ def resolve_update_user(_: Any, info: GraphQLResolveInfo, input: dict[str, Any])
         picture=picture.stream if picture is not None else None,
         remove_picture=bool(input.get("remove_profile_picture")),
         uploads=context.uploads,
+        mail=context.auth.email,
+        ip=context.client_ip,
+        user_agent=context.user_agent,
     )
     return {"ok": True, "user": user}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from ariadne import load_schema_from_path, make_executable_schema
 from graphql import GraphQLSchema
 
-from . import accounts, admin, events, profile, tokens
+from . import accounts, admin, email, events, profile, tokens
 from .directives import DIRECTIVES
 from .scalars import SCALARS
 
@@ -23,6 +23,7 @@ def build_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
         *profile.BINDABLES,
         *admin.BINDABLES,
         *events.BINDABLES,
+        *email.BINDABLES,
         directives=DIRECTIVES,
         convert_names_case=True,
     )
