@@ -114,6 +114,8 @@ def test_unknown_language_falls_back_to_english(context) -> None:
         (";;q=x,,\x00", "en"),
         ("fa;q=0, ru;q=0.5", "ru"),  # q=0: not acceptable at all
         ("fa-Arab-IR", "fa"),
+        ("fa-IR, en;q=0.5", "fa"),  # a regional tag counts for its language, before a less wanted one
+        ("ru_RU", "ru"),
         ("x" * 5000, "en"),
     ],
 )

@@ -67,6 +67,7 @@ def test_sender_delivers_both_parts_with_the_message_id_it_kept(outbox: Flask) -
         [email] = server.wait_for(1)
     row = stored(message.id)
     assert (row.status, row.attempts, row.last_error, row.claimed_until) == ("sent", 1, "", None)
+    assert (row.text_body, row.html_body) == ("", "")  # its single-use link is not kept in clear
     assert row.sent_at is not None
     assert email["Message-ID"] == row.message_id
     assert email["To"] == "ali@example.com"

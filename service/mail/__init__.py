@@ -36,9 +36,14 @@ def negotiate_language(accept_language: str | None) -> str:
         return DEFAULT_LANGUAGE
     try:
         accepted = parse_accept_header(accept_language, LanguageAccept)
-        return accepted.best_match(SUPPORTED_LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
     except Exception:  # a header is the client's to garble; English then
         return DEFAULT_LANGUAGE
+    # Most wanted first; a regional tag (fa-IR) counts for its language, so "fa-IR, en;q=0.5" is fa.
+    for tag, quality in accepted:
+        language = tag.replace("_", "-").split("-")[0].lower()
+        if quality > 0 and language in SUPPORTED_LANGUAGES:
+            return language
+    return DEFAULT_LANGUAGE
 
 
 def queue_mail(template: str, *, to: str, language: str, context: dict[str, str]) -> MailMessage:

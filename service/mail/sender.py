@@ -122,6 +122,8 @@ def _send_one(message_id: int, now: Callable[[], datetime]) -> str:
     else:
         message.attempts += 1
         message.status, message.sent_at, message.last_error = "sent", now(), ""
+        # Its links hold single-use tokens stored nowhere else in clear: they leave with the message.
+        message.text_body = message.html_body = ""
         if config["SMTP_URL"]:
             fields = {"mail_id": message.id, "message_id": message.message_id}
             MAIL_LOG.info("mail sent", extra={"fields": fields})
