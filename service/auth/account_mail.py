@@ -6,6 +6,7 @@ from datetime import datetime
 from ..errors import RateLimited
 from ..extensions import db
 from ..mail import queue_mail
+from ..mail.rendering import render_mail
 from ..models import User
 from .email_tokens import EMAIL_CHANGE, PASSWORD_RESET, VERIFY_EMAIL, EmailSettings, issue_email_token, link
 from .throttling import Bucket, take_attempt
@@ -45,12 +46,22 @@ def send_password_reset_mail(settings: EmailSettings, user: User, raw: str, *, n
         "password_reset",
         to=user.email,
         language=user.language,
-        context={
-            "username": user.username,
-            "link": link(settings.reset_url, raw),
-            "minutes": str(settings.lifetimes[PASSWORD_RESET] // 60),
-        },
+        context=_password_reset_context(settings, user.username, raw),
     )
+
+
+def render_password_reset_mail_only(settings: EmailSettings, raw: str) -> None:
+    """Render the reset mail and send nothing: for an address without an account, so that its
+    answer costs about what a real one does (rendering is most of the difference)."""
+    render_mail("password_reset", "en", _password_reset_context(settings, "", raw))
+
+
+def _password_reset_context(settings: EmailSettings, username: str, raw: str) -> dict[str, str]:
+    return {
+        "username": username,
+        "link": link(settings.reset_url, raw),
+        "minutes": str(settings.lifetimes[PASSWORD_RESET] // 60),
+    }
 
 
 def send_email_change_mail(settings: EmailSettings, user: User, new_email: str, *, now: datetime) -> None:

@@ -12,6 +12,7 @@ from ..models import User, utcnow
 from . import Auth
 from .account_mail import (
     account_mail_bucket,
+    render_password_reset_mail_only,
     send_email_change_mail,
     send_email_changed_notice,
     send_password_reset_mail,
@@ -81,6 +82,7 @@ def request_password_reset(auth: Auth, email: str, *, ip: str = "", user_agent: 
     if user is not None and user.is_active:
         send_password_reset_mail(settings, user, raw, now=now)
     else:
+        render_password_reset_mail_only(settings, raw)
         retire_email_tokens(user.id if user is not None else 0, PASSWORD_RESET, now=now)
     # An address without an account is logged too (user_id None): someone is probing it.
     record_event(
