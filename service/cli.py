@@ -281,7 +281,8 @@ def keys_rotate_command() -> None:
     click.echo(f"New key {kid} is published and signs from {signs_from:%Y-%m-%d %H:%M:%S} UTC.")
 
 
-@keys.command("retire")
+# A kid is base64url, so it may begin with "-": take it as the argument, not as an unknown option.
+@keys.command("retire", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def keys_retire_command(kid: str) -> None:
     """Refuse the tokens signed with KID (within JWT_KEYS_CACHE_SECONDS) and drop it from the JWKS."""

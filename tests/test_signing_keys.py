@@ -338,7 +338,7 @@ def test_a_server_that_has_not_read_a_rotation_yet_accepts_the_new_keys_tokens(t
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("kid", ["unknown", ""])
+@pytest.mark.parametrize("kid", ["unknown", "", "-sZXRJYE-tCJoI4NhOALUBtHsHU3j"])
 def test_retiring_an_unknown_key_is_an_error(keyed_app: Flask, keyed: GraphQL, kid: str) -> None:
     keyed.register()
     code, output = flask_command(keyed_app, "keys", "retire", kid)
