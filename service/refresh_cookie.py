@@ -72,6 +72,12 @@ class RefreshCookie:
         """Expire both cookies in the answer."""
         self.pending = ("", 0)
 
+    def expire_if_sent(self) -> None:
+        """Expire both cookies if the request carries the refresh cookie: every session of the
+        account has just ended (logging out everywhere, deleting the account), its own with them."""
+        if self.has_token():
+            self.expire()
+
     def apply(self, response: Response) -> None:
         """Write what the resolvers decided into ``response``: a new pair of cookies, or their expiry.
 

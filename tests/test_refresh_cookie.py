@@ -353,6 +353,32 @@ def assert_expired(response: TestResponse) -> None:
     assert refresh.has("HttpOnly") and not csrf.has("HttpOnly")
 
 
+@pytest.mark.parametrize("operation", ["revokeAllTokens", "deleteAccount"])
+def test_ending_every_session_of_the_account_expires_the_cookies(
+    browser: FlaskClient, cookie_app: Flask, operation: str
+) -> None:
+    response, created = register(browser)
+    cookies = sent_back(response)
+    query, variables = {
+        "revokeAllTokens": ("mutation { revokeAllTokens { revoked } }", None),
+        "deleteAccount": (
+            "mutation Delete($p: String!) { deleteAccount(password: $p) { ok } }",
+            {"p": STRONG_PASSWORD},
+        ),
+    }[operation]
+
+    response, body = send(browser, query, variables, cookies=cookies, token=created["token"])
+
+    assert "errors" not in body, body
+    assert_expired(response)
+    assert live_sessions(cookie_app) == 0
+    # Without the cookie there is nothing to expire.
+    response, created = register(browser, "bo")
+    response, body = send(browser, query, variables, token=created["token"])
+    assert "errors" not in body, body
+    assert "Set-Cookie" not in response.headers
+
+
 # Cookies never authenticate
 
 

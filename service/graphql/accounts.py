@@ -93,6 +93,8 @@ def resolve_delete_account(_: Any, info: GraphQLResolveInfo, password: str) -> d
         user_agent=context.user_agent,
         uploads=context.uploads,
     )
+    if context.refresh_cookie is not None:
+        context.refresh_cookie.expire_if_sent()
     return {"ok": True}
 
 

@@ -82,6 +82,8 @@ def resolve_revoke_all_tokens(_: Any, info: GraphQLResolveInfo) -> dict[str, int
     revoked = log_out_everywhere(
         context.require_user(), now=utcnow(), ip=context.client_ip, user_agent=context.user_agent
     )
+    if context.refresh_cookie is not None:
+        context.refresh_cookie.expire_if_sent()
     return {"revoked": unix_time(revoked)}
 
 
