@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from .auth.admin import create_superuser, find_user, purge_sessions, set_active, set_password, user_filter
+from .auth.admin import (
+    create_superuser,
+    find_user,
+    mark_email_verified,
+    purge_sessions,
+    set_active,
+    set_password,
+    user_filter,
+)
 from .auth.django_import import OLD_REFRESH_LIFETIME, ImportConflict, import_django
 from .auth.events import purge_events
 from .auth.keyring import KeyRing, SigningKeyError
@@ -148,6 +156,17 @@ def activate_command(username: str) -> None:
     """Let a deactivated user log in again."""
     user = set_active(_the_user(username), True)
     click.echo(f"{user.username!r} activated.")
+
+
+@users.command("verify-email")
+@click.argument("username")
+def verify_email_command(username: str) -> None:
+    """Mark a user's email address verified, as if they had used the link (an operator vouches for it)."""
+    user = _the_user(username)
+    if mark_email_verified(user):
+        click.echo(f"{user.username!r}: {user.email} is now verified.")
+    else:
+        click.echo(f"{user.username!r}: {user.email} was already verified.")
 
 
 @users.command("unlock")

@@ -218,3 +218,25 @@ def test_with_verified_email_required_refusals_mail_no_more_than_the_account_lim
         )
 
     box.deliver(1 + 5)  # the registration's, then EMAIL_MAX_PER_ACCOUNT (5) more
+
+
+def test_an_operator_can_vouch_for_an_address_with_flask_users_verify_email(strict, strict_app):
+    gql, box = strict
+    register(gql)
+    box.deliver(1)
+    assert gql.error(LOGIN, {"u": "ali", "p": STRONG_PASSWORD})["extensions"]["code"] == "EMAIL_NOT_VERIFIED"
+    box.deliver(2)
+
+    with strict_app.app_context():
+        runner = strict_app.test_cli_runner()
+        result = runner.invoke(args=["users", "verify-email", "ali"])
+        again = runner.invoke(args=["users", "verify-email", "ali"])
+        unknown = runner.invoke(args=["users", "verify-email", "nobody"])
+
+    assert result.exit_code == 0, result.output
+    assert "'ali': ali@example.com is now verified." in result.output
+    assert (again.exit_code, "was already verified" in again.output) == (0, True)
+    assert unknown.exit_code == 1
+    token = gql(LOGIN, {"u": "ali", "p": STRONG_PASSWORD})["tokenAuth"]["token"]
+    assert gql(WHOAMI, token=token)["whoami"]["isVerified"] is True
+    assert count_rows(strict_app, "security_events", kind="EMAIL_VERIFIED") == 1

@@ -96,6 +96,17 @@ def set_staff(
     return user
 
 
+def mark_email_verified(user: User) -> bool:
+    """An operator vouches for the account's address (``flask users verify-email``); False if it
+    was verified already. Logged as ``EMAIL_VERIFIED`` with no address or agent. Commits."""
+    if user.is_verified:
+        return False
+    user.is_verified = True
+    record_event("EMAIL_VERIFIED", user_id=user.id, now=utcnow())
+    db.session.commit()
+    return True
+
+
 def find_user(login: str) -> User | None:
     """A user by username (any case) or numeric id, for operators' commands."""
     key = lookup_key(login.strip())
