@@ -332,9 +332,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # A sender holds a message this long; after that (it was killed mid-send) another takes it.
         "MAIL_LEASE_SECONDS": mail_lease,
         # Failed deliveries are retried after MAIL_RETRY_SECONDS, doubling each time up to an hour,
-        # and given up ("failed", still listed by `flask mail list`) after MAIL_MAX_ATTEMPTS.
-        "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 30),
-        "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 8),
+        # and given up ("failed", still listed by `flask mail list`) after MAIL_MAX_ATTEMPTS: by
+        # default the first retry comes within seconds of a server's return, and trying goes on
+        # for about a day (5 s, 10 s, ... 42 min, then hourly).
+        "MAIL_RETRY_SECONDS": _int(env, "MAIL_RETRY_SECONDS", 5),
+        "MAIL_MAX_ATTEMPTS": _int(env, "MAIL_MAX_ATTEMPTS", 32),
     }
 
 

@@ -135,11 +135,11 @@ def test_mail_server_down_keeps_the_message_and_it_goes_out_once_the_server_is_b
     assert time.monotonic() - started < 2  # refused at once, no hanging
     row = stored(message.id)
     assert (row.status, row.attempts, row.sent_at, row.claimed_until) == ("pending", 1, None, None)
-    assert row.next_attempt_at == clock.time + timedelta(seconds=30)
+    assert row.next_attempt_at == clock.time + timedelta(seconds=5)
     assert row.last_error.startswith("ConnectionRefusedError")
 
     with server:
-        clock.advance(29)
+        clock.advance(4)
         assert send_due(now=clock) == {}  # not due yet: the backoff holds
         assert server.messages == []
         clock.advance(1)
@@ -159,7 +159,7 @@ def test_retries_back_off_and_give_up_after_the_last_attempt(outbox: Flask) -> N
         row = stored(message.id)
         delays.append((row.next_attempt_at - clock.time).total_seconds())
         clock.time = row.next_attempt_at
-    assert delays == [30, 60, 120]
+    assert delays == [5, 10, 20]
     assert send_due(now=clock) == {"failed": 1}
     row = stored(message.id)
     assert (row.status, row.attempts) == ("failed", 4)

@@ -13,8 +13,8 @@ def test_mail_defaults_match_the_documented_values() -> None:
     assert settings["MAIL_POLL_SECONDS"] == 5
     assert settings["MAIL_SMTP_TIMEOUT"] == 10
     assert settings["MAIL_LEASE_SECONDS"] == 120
-    assert settings["MAIL_RETRY_SECONDS"] == 30
-    assert settings["MAIL_MAX_ATTEMPTS"] == 8
+    assert settings["MAIL_RETRY_SECONDS"] == 5
+    assert settings["MAIL_MAX_ATTEMPTS"] == 32
 
 
 @pytest.mark.parametrize(
