@@ -233,7 +233,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if mail_sender not in MAIL_SENDERS:
         raise ConfigError(f"MAIL_SENDER must be one of {', '.join(MAIL_SENDERS)}, got {mail_sender!r}")
     smtp_timeout = _int(env, "MAIL_SMTP_TIMEOUT", 10)
-    mail_lease = _int(env, "MAIL_LEASE_SECONDS", 120)
+    mail_lease = _int(env, "MAIL_LEASE_SECONDS", 60)
     if mail_lease <= smtp_timeout:
         raise ConfigError(
             f"MAIL_LEASE_SECONDS ({mail_lease}) must be longer than MAIL_SMTP_TIMEOUT ({smtp_timeout})"

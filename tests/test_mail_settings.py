@@ -12,7 +12,7 @@ def test_mail_defaults_match_the_documented_values() -> None:
     assert settings["MAIL_SENDER"] == "worker"
     assert settings["MAIL_POLL_SECONDS"] == 5
     assert settings["MAIL_SMTP_TIMEOUT"] == 10
-    assert settings["MAIL_LEASE_SECONDS"] == 120
+    assert settings["MAIL_LEASE_SECONDS"] == 60
     assert settings["MAIL_RETRY_SECONDS"] == 5
     assert settings["MAIL_MAX_ATTEMPTS"] == 32
 
