@@ -3,9 +3,10 @@
 Under an asymmetric ``JWT_ALGORITHM`` the first worker to need a key makes
 one; every worker and app server reads the same rows, so all sign with the
 same key and pick up a rotation or retirement within ``JWT_KEYS_CACHE_SECONDS``.
-A rotated-in key signs from the moment it is stored; a worker handed a token
-whose ``kid`` it does not know yet reads the keys again at once (at most once a
-second), so no worker refuses the new key's tokens while its copy is stale.
+A rotated-in key signs from the moment it is stored: a worker about to sign a
+token uses keys at most a second old, and a worker handed a token whose ``kid``
+it does not know yet reads the keys again at once (at most once a second), so
+no worker refuses the new key's tokens while its copy is stale.
 """
 
 import logging
@@ -41,6 +42,9 @@ CREATE_ATTEMPTS = 5
 KEYS_LOCK = 0x5167_6E4B_6579
 # A token naming a key this worker does not know makes it read the keys again, at most this often.
 UNKNOWN_KID_RELOAD_SECONDS = 1.0
+# Signing a token (a login, a refresh: rare next to checking one) uses keys read at most this long
+# ago, so that a rotation signs at once on every worker, not only once each reads the keys again.
+SIGNING_KEYS_MAX_AGE = 1.0
 
 
 class SigningKeyError(Exception):
@@ -79,6 +83,7 @@ class KeyRing:
         self._parsed: dict[str, tuple[Any, Any]] = {}  # kid -> (public key, private key or None)
         self._keys: KeySet | None = None if self.asymmetric else hmac_key_set(algorithm, secret)
         self._due = float("inf") if self._keys is not None else 0.0
+        self._loaded_at = float("-inf")
         self._forced_at = float("-inf")
 
     def current(self) -> KeySet:
@@ -102,6 +107,12 @@ class KeyRing:
         fresher = self._reload()
         return fresher if fresher is not keys else None
 
+    def for_signing(self) -> KeySet:
+        """The keys to sign with: under key pairs, read again if older than ``SIGNING_KEYS_MAX_AGE``."""
+        if self.asymmetric and time.monotonic() - self._loaded_at >= SIGNING_KEYS_MAX_AGE:
+            self.forget()
+        return self.current()
+
     def forget(self) -> None:
         """Read the keys from the database at the next use, whatever their age."""
         if self.asymmetric:
@@ -120,7 +131,8 @@ class KeyRing:
                 keys = self._keys
             if not keys.same_keys(self._keys):
                 self._keys = keys  # a new set: tokens verified under the old one are checked again
-            self._due = time.monotonic() + self.cache_seconds
+            self._loaded_at = time.monotonic()
+            self._due = self._loaded_at + self.cache_seconds
             return self._keys  # type: ignore[return-value]
 
     def _load(self) -> KeySet:
@@ -267,8 +279,8 @@ class KeyRing:
     def rotate(self) -> tuple[str, datetime]:
         """Make a new key that signs from now on; the older ones keep verifying until retired.
 
-        Each worker starts signing with it when it next reads the keys (within
-        ``cache_seconds``); one handed its tokens before then reads them at once.
+        Every worker signs with it from its next token on (see ``for_signing``); one
+        handed its tokens before its copy of the keys is due reads them at once.
         """
         if not self.asymmetric:
             raise SigningKeyError(f"{self.algorithm} signs with SECRET_KEY: there is no key pair to rotate.")

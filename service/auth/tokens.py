@@ -108,7 +108,7 @@ def issue_access_token(
         payload["iss"] = settings.issuer
     if settings.audience:
         payload["aud"] = settings.audience
-    kid, key = settings.keys.current().signing_key(time.time())
+    kid, key = settings.keys.for_signing().signing_key(time.time())
     token = jwt.encode(payload, key, algorithm=settings.algorithm, headers={"kid": kid})
     return token, payload
 
