@@ -124,7 +124,7 @@ def build_context() -> GraphQLContext:
         identity=identity,
         client_ip=incoming.remote_addr or "",
         user_agent=incoming.headers.get("User-Agent", "")[:512],
-        accept_language=incoming.headers.get("Accept-Language", "")[:512],
+        accept_language=lambda: incoming.headers.get("Accept-Language", "")[:512],
         public_url=app.config["PUBLIC_URL"],
         request_host_url=lambda: incoming.host_url,
         # Cookie mode: a holder that reads the refresh cookie only if a refresh mutation asks.

@@ -47,7 +47,7 @@ def resolve_create_user(_: Any, info: GraphQLResolveInfo, input: dict[str, str])
         password=input["password"],
         user_agent=context.user_agent,
         ip=context.client_ip,
-        language=negotiate_language(context.accept_language),
+        language=negotiate_language(context.accept_language()),
     )
     return {"ok": True, **pair_fields(context, pair)}
 

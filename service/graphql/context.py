@@ -21,8 +21,8 @@ class GraphQLContext:
     identity: Identity
     client_ip: str = ""
     user_agent: str = ""
-    # The Accept-Language header, for the language of a new account's mail.
-    accept_language: str = ""
+    # The Accept-Language header, for the language of a new account's mail; read only if asked.
+    accept_language: Callable[[], str] = field(default=lambda: "", repr=False)
     # PUBLIC_URL, when the operator set it.
     public_url: str | None = None
     # The address the request came to, ending in "/"; worked out only if a resolver asks.
