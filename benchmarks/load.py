@@ -647,6 +647,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, 20,000 RSS requests")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, databases)")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated operations to time, e.g. typename,whoami (matched against the start of "
+        "each name, braces aside); the memory check runs only when whoami is among them",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.rss_requests = 1, 2.0, 20_000
@@ -693,6 +699,9 @@ def main() -> int:
             gunicorn("reference", "reference_app:app", folder, reference_env, BENCH_DIR, pin, ["--preload"])
         )
         ops = operations(reader, login, secret_key)
+        whoami = ops[1]
+        if args.only:
+            ops = chosen(ops, args.only)
         for operation in ops:
             check_once(service, operation)
             check_once(reference, operation)
@@ -728,10 +737,24 @@ def main() -> int:
                 )
         print_tables(results, {operation.name: operation.target for operation in ops})
 
-        if not args.skip_rss:
-            whoami_rate = max(service.rate for service, _ in results[ops[1].name])
-            rss_check(service, ops[1], folder, pin, load, args.rss_requests, args.rss_tolerance, whoami_rate)
+        if not args.skip_rss and whoami.name in results:
+            whoami_rate = max(service.rate for service, _ in results[whoami.name])
+            rss_check(service, whoami, folder, pin, load, args.rss_requests, args.rss_tolerance, whoami_rate)
     return 0
+
+
+def chosen(ops: list[Operation], names: str) -> list[Operation]:
+    """The operations ``names`` (``--only``) asks for, in their usual order; exits if one matches none."""
+    wanted = [name.strip().lower() for name in names.split(",") if name.strip()]
+
+    def bare(operation: Operation) -> str:
+        return operation.name.strip("{} _").lower()
+
+    for name in wanted:
+        if not any(bare(operation).startswith(name) for operation in ops):
+            known = ", ".join(bare(operation) for operation in ops)
+            raise SystemExit(f"--only: no operation named {name!r} (known: {known})")
+    return [operation for operation in ops if any(bare(operation).startswith(name) for name in wanted)]
 
 
 def rss_check(

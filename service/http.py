@@ -18,6 +18,7 @@ from .graphql.limits import NestedTooDeeply
 from .graphql.multipart import read_multipart_operation
 from .logs import log_request
 from .refresh_cookie import RefreshCookie
+from .serialization import dumps
 
 # Browsers send multipart forms cross-site without a preflight; a request carrying one
 # of these headers cannot come from a plain form (Apollo Server's CSRF prevention).
@@ -48,11 +49,12 @@ def finish_response(response: Response) -> Response:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
-    if request.blueprint == bp.name:
+    incoming = request._get_current_object()  # type: ignore[attr-defined]
+    if incoming.path == "/graphql":  # the blueprint's one path, its errors (404, 405, 413) included
         headers["Cache-Control"] = "no-store"
-    if request.path == "/graphql" and response.mimetype == JSON and _answer_media_type() == GRAPHQL_RESPONSE:
-        # Every JSON answer at /graphql, errors included, in the type the client asked for.
-        headers["Content-Type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
+        if response.mimetype == JSON and _answer_media_type(incoming) == GRAPHQL_RESPONSE:
+            # Every JSON answer at /graphql, errors included, in the type the client asked for.
+            headers["Content-Type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
     return log_request(response)
 
 
@@ -90,13 +92,15 @@ def _quality(accepted: MIMEAccept, media_type: str, *, by_name: bool = False) ->
     return quality
 
 
-def _answer_media_type() -> str | None:
-    return media_type_for(request.headers.get("Accept", ""))
+def _answer_media_type(incoming: Request) -> str | None:
+    # Headers are read from the WSGI environ, here and on the rest of the request path: the
+    # same values, without the case-folding look-up of ``request.headers``.
+    return media_type_for(incoming.environ.get("HTTP_ACCEPT", ""))
 
 
 def _not_acceptable() -> Response | None:
     """A 406 when the ``Accept`` header allows neither JSON type; ``None`` when an answer can be sent."""
-    if _answer_media_type() is not None:
+    if _answer_media_type(request._get_current_object()) is not None:  # type: ignore[attr-defined]
         return None
     return _json_error(
         406,
@@ -117,14 +121,15 @@ def build_context() -> GraphQLContext:
     app, incoming = current_app._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
     auth = app.extensions["auth"]
     # Who is calling, from the Authorization header only: cookies and sessions are never read.
-    g.identity = identity = identify(auth.tokens, incoming.headers.get("Authorization"))
+    environ = incoming.environ
+    g.identity = identity = identify(auth.tokens, environ.get("HTTP_AUTHORIZATION"))
     return GraphQLContext(
         auth=auth,
         uploads=app.extensions["uploads"],
         identity=identity,
         client_ip=incoming.remote_addr or "",
-        user_agent=incoming.headers.get("User-Agent", "")[:512],
-        accept_language=lambda: incoming.headers.get("Accept-Language", "")[:512],
+        user_agent=environ.get("HTTP_USER_AGENT", "")[:512],
+        accept_language=lambda: environ.get("HTTP_ACCEPT_LANGUAGE", "")[:512],
         public_url=app.config["PUBLIC_URL"],
         request_host_url=lambda: incoming.host_url,
         # Cookie mode: a holder that reads the refresh cookie only if a refresh mutation asks.
@@ -204,8 +209,7 @@ def _answer(outcome: Outcome, context: GraphQLContext) -> Response:
     """The JSON answer, with the refresh cookies the resolvers set or expired (cookie mode);
     the operation is noted for the request's log line."""
     g.graphql_operation = {"name": outcome.operation_name, "type": outcome.operation_type}
-    response = jsonify(outcome.body)
-    response.status_code = outcome.status
+    response = Response(dumps(outcome.body) + b"\n", outcome.status, mimetype=JSON)
     if context.refresh_cookie is not None:
         context.refresh_cookie.apply(response)
     return response

@@ -101,7 +101,7 @@ def configure_logging() -> None:
 
 
 def start_request() -> None:
-    incoming = request.headers.get("X-Request-ID", "")
+    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
     # Request ids need to be unique, not secret: the per-process generator (reseeded in every
     # forked worker) spares each request a system call for random bytes.
     g.request_id = (

@@ -41,6 +41,23 @@ DOCUMENT_CACHE_SIZE = 256
 DOCUMENT_CACHE_MAX_QUERY = 8 * 1024
 
 
+class OneShotExecutor(Executor):
+    """graphql-core's plain executor, which lets go of the request once it has answered.
+
+    The executor and its resolve-info helpers (bound methods of the executor)
+    refer to each other: left as they are, every request's executor, and with
+    it the context, the request object and its environ, waits for the garbage
+    collector. Dropping the helpers once a synchronous result is in lets
+    reference counting free it all at once.
+    """
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            self.async_helpers = None  # type: ignore[assignment]
+        return result
+
+
 class MethodNotAllowed(Exception):
     """A mutation sent over GET: refused before anything runs."""
 
@@ -265,7 +282,7 @@ def execute_operation(
         context_value=context,
         variable_values=variables,
         operation_name=operation_name,
-        executor_class=Executor,
+        executor_class=OneShotExecutor,
     )
     errors = [format_error(error, settings.debug) for error in executed.errors or ()]
     if executed.data is None and not any("path" in error for error in errors):

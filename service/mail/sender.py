@@ -211,5 +211,10 @@ def stop_sender(timeout: float | None = 10) -> None:
 
 
 def start_sender_here() -> None:
-    """``start_sender`` for the current app: a ``before_request`` hook, for servers other than gunicorn."""
-    start_sender(current_app._get_current_object())  # type: ignore[attr-defined]
+    """``start_sender`` for the current app: a ``before_request`` hook, for servers other than gunicorn.
+
+    Once the thread is started in this process (under gunicorn, before the first request),
+    each request pays one comparison.
+    """
+    if _started_in_pid != os.getpid():
+        start_sender(current_app._get_current_object())  # type: ignore[attr-defined]
