@@ -29,11 +29,15 @@ def when_ready(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Each worker delivers the mail outbox from a thread of its own (unless MAIL_SENDER=cron)."""
-    from service.mail import start_sender
+    """Each worker delivers the mail outbox from a thread of its own (unless MAIL_SENDER=cron),
+    started here, so the hook that would start it on a request (for other servers) is taken out."""
+    from service.mail import start_sender, start_sender_here
 
     if hasattr(worker.wsgi, "config"):  # the service, not some other app served with this file
         start_sender(worker.wsgi)
+        hooks = worker.wsgi.before_request_funcs.get(None, [])
+        if start_sender_here in hooks:
+            hooks.remove(start_sender_here)
 
 
 def worker_exit(server, worker) -> None:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, settings_from_env
-from .http import NoCookieSessions
+from .http import NoCookieSessions, ServiceRequest
 from .serialization import OrjsonProvider
 
 # RFC 7518 3.2: an HMAC key at least as long as the hash's output. With key pairs, SECRET_KEY
@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = {**settings_from_env(), **(config or {})}
     app = ServiceApp(__name__, static_folder=None, instance_path=settings["INSTANCE_PATH"])
     app.json = OrjsonProvider(app)
+    app.request_class = ServiceRequest
     # Nothing here lives in Flask's cookie session: it is never opened, so no cookie is read.
     app.session_interface = NoCookieSessions()
     # /uploads//etc/passwd must be a plain 404, not a redirect to a merged path.

@@ -1,13 +1,13 @@
 """The HTTP face of the service: ``/graphql`` (GET: explorer or query; POST: JSON or multipart)."""
 
 import json
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import IO, Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, g, jsonify, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header
 
 from .auth.identity import identify
@@ -29,6 +29,28 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 GRAPHQL_RESPONSE_CONTENT_TYPE = f"{GRAPHQL_RESPONSE}; charset=utf-8"
 
 bp = Blueprint("graphql", __name__)
+
+
+class ServiceRequest(Request):
+    """Flask's request, reading a body of known length straight from a server that ends it there.
+
+    With ``MAX_CONTENT_LENGTH`` set, werkzeug wraps even such a body in a
+    stream capped at the limit, which reads it in 64 KiB buffers and once
+    more to find its end. When the server terminates the input itself
+    (``wsgi.input_terminated``: gunicorn) and ``Content-Length`` is given
+    and within the limit (413 otherwise, before anything is read), the
+    server's stream ends exactly there: it is read as it is. Bodies without
+    a length (chunked) keep werkzeug's capped stream.
+    """
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        length, limit = self.content_length, self.max_content_length
+        if length is None or "wsgi.input_terminated" not in self.environ or self.shallow:
+            return super().stream
+        if limit is not None and length > limit:
+            raise RequestEntityTooLarge()
+        return self.environ["wsgi.input"]
 
 
 class NoCookieSessions(SessionInterface):

@@ -112,14 +112,18 @@ def start_request() -> None:
 
 def log_request(response: Response) -> Response:
     """Return the request id to the client and write the request's line."""
-    state, incoming = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
+    state = g._get_current_object().__dict__  # type: ignore[attr-defined]
+    incoming = request._get_current_object()  # type: ignore[attr-defined]
     request_id = state.get("request_id", "")
     response.headers["X-Request-ID"] = request_id
+    if not REQUEST_LOG.isEnabledFor(logging.INFO):
+        return response
     identity = state.get("identity")
     user = identity.user if identity is not None else None
     operation = state.get("graphql_operation") or {}
     started = state.get("request_started")
     method, path, status = incoming.method, incoming.path, response.status_code
+    message = f"{method} {path} {status}"
     fields = {
         "request_id": request_id,
         "method": method,
@@ -131,15 +135,13 @@ def log_request(response: Response) -> Response:
         "user_id": user.id if user is not None else None,
         "client_ip": incoming.remote_addr,
     }
-    if REQUEST_LOG.isEnabledFor(logging.INFO):
-        message = f"{method} {path} {status}"
-        handler = _sole_json_handler()
-        if handler is None or not _write_line(handler, message, fields):
-            # Made directly: logging would otherwise walk the stack for a caller nobody reads.
-            record = REQUEST_LOG.makeRecord(
-                REQUEST_LOG.name, logging.INFO, __file__, 0, message, None, None, extra={"fields": fields}
-            )
-            REQUEST_LOG.handle(record)
+    handler = _sole_json_handler()
+    if handler is None or not _write_line(handler, message, fields):
+        # Made directly: logging would otherwise walk the stack for a caller nobody reads.
+        record = REQUEST_LOG.makeRecord(
+            REQUEST_LOG.name, logging.INFO, __file__, 0, message, None, None, extra={"fields": fields}
+        )
+        REQUEST_LOG.handle(record)
     return response
 
 
@@ -166,18 +168,19 @@ def _write_line(handler: logging.StreamHandler, message: str, fields: dict[str, 
     formatter = handler.formatter
     if not isinstance(formatter, JSONFormatter):
         return False
-    line: dict[str, Any] = {
+    line = {
         "time": formatter._time(time.time()),
         "level": "info",
         "logger": REQUEST_LOG.name,
         "message": message,
+        **fields,
     }
-    line.update(fields)
     text = dumps(line).decode() + handler.terminator
-    with handler.lock or _NO_LOCK:
+    with handler.lock or _NO_LOCK:  # as StreamHandler.emit and flush hold it
         try:
-            handler.stream.write(text)
-            handler.flush()
+            stream = handler.stream
+            stream.write(text)
+            stream.flush()
         except Exception:
             return False
     return True
