@@ -9,6 +9,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header
+from werkzeug.wsgi import LimitedStream
 
 from .auth.identity import identify
 from .errors import GraphQLParseFailed
@@ -39,18 +40,38 @@ class ServiceRequest(Request):
     more to find its end. When the server terminates the input itself
     (``wsgi.input_terminated``: gunicorn) and ``Content-Length`` is given
     and within the limit (413 otherwise, before anything is read), the
-    server's stream ends exactly there: it is read as it is. Bodies without
-    a length (chunked) keep werkzeug's capped stream.
+    server's stream ends exactly there: it is read as it is. A body without
+    a length (chunked) is read through a ``CappedStream``: 413 past the limit.
     """
 
     @cached_property
     def stream(self) -> IO[bytes]:
         length, limit = self.content_length, self.max_content_length
-        if length is None or "wsgi.input_terminated" not in self.environ or self.shallow:
+        if "wsgi.input_terminated" not in self.environ or limit is None or self.shallow:
             return super().stream
-        if limit is not None and length > limit:
+        if length is None:
+            return CappedStream(self.environ["wsgi.input"], limit)
+        if length > limit:
             raise RequestEntityTooLarge()
         return self.environ["wsgi.input"]
+
+
+class CappedStream(LimitedStream):
+    """A body without a length (chunked), refused with 413 once it goes past ``cap`` bytes.
+
+    werkzeug's own capped stream stops reading at the cap and hands over
+    what it read: a body cut there, which would be answered as broken JSON.
+    """
+
+    def __init__(self, stream: IO[bytes], cap: int) -> None:
+        super().__init__(stream, cap + 1, is_max=True)
+        self.cap = cap
+
+    def readinto(self, buffer: Any) -> int | None:  # type: ignore[override]
+        read = super().readinto(buffer)
+        if self.tell() > self.cap:
+            raise RequestEntityTooLarge()
+        return read
 
 
 class NoCookieSessions(SessionInterface):

@@ -4,6 +4,7 @@ The server runs with small limits (MAX_UPLOAD_SIZE=50000, MAX_IMAGE_PIXELS=10000
 refusals for size can be reached with small files; every accepted picture here fits them.
 """
 
+import contextlib
 import http.client
 import io
 import json
@@ -645,3 +646,60 @@ def test_a_body_over_the_limit_is_refused_with_413_without_reading_it(server, co
     headers, _, body = rest.partition(b"\r\n\r\n")
     assert b"application/json" in headers.lower()
     assert json.loads(body)["errors"][0]["message"]
+
+
+def chunked_post(
+    server: Server, body: bytes, chunk_size: int = 4096, content_type: str = "application/json"
+) -> tuple[int, bytes]:
+    """POST ``body`` to /graphql with ``Transfer-Encoding: chunked`` (no Content-Length); status and body."""
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+        "Apollo-Require-Preflight: true\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + chunk_size]), body[i : i + chunk_size])
+        for i in range(0, len(body), chunk_size)
+    )
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as connection:
+        with contextlib.suppress(OSError):  # the server may answer and close before the whole body is sent
+            connection.sendall(head.encode() + chunks + b"0\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_a_chunked_body_without_a_length_is_read_whole(server):
+    """Bodies of known length are read straight from gunicorn's stream; chunked ones still work."""
+    padding = "x" * 20_000  # several chunks
+    operation = {"query": "{ __typename }", "operationName": None, "extensions": {"p": padding}}
+    body = json.dumps(operation)
+
+    status, answer = chunked_post(server, body.encode())
+
+    assert status == 200, answer[:300]
+    assert json.loads(answer) == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data; boundary=limit", "application/json"])
+def test_a_chunked_body_over_the_limit_is_refused_with_413(server, content_type):
+    """Without Content-Length, the limit is enforced while reading: no body reaches a resolver."""
+    padding = "x" * (BODY_LIMIT + 1024)
+    if content_type == "application/json":
+        body = json.dumps({"query": "{ __typename }", "extensions": {"p": padding}}).encode()
+    else:
+        body = (
+            '--limit\r\nContent-Disposition: form-data; name="operations"\r\n\r\n'
+            f'{{"query": "{{ __typename }}", "variables": {{}}, "extensions": {{"p": "{padding}"}}}}\r\n'
+            "--limit--\r\n"
+        ).encode()
+    before = stored_files(server)
+
+    status, answer = chunked_post(server, body, chunk_size=256 * 1024, content_type=content_type)
+
+    assert status == 413, answer[:300]
+    assert json.loads(answer)["errors"][0]["message"]
+    assert stored_files(server) == before
+    assert "Traceback" not in server.log_text()
