@@ -9,11 +9,11 @@ from ariadne.validation.introspection_disabled import IntrospectionDisabledRule
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    execute_sync,
     parse,
     specified_rules,
     validate,
@@ -69,11 +69,18 @@ class CheckedDocument:
     ``document`` is ``None`` when the query could not be parsed (``refusal``
     says why); ``errors`` are the validation errors, empty when it may run.
     Neither depends on the request: no rule reads variables or the caller.
+    ``operations`` finds the operation to run by ``operationName`` (``None``:
+    the document's only one) without walking the document again.
     """
 
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
     refusal: ClientError | GraphQLError | None = None
+    operations: Mapping[str | None, OperationDefinitionNode] = field(default_factory=dict)
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        """The operation that would run for ``operationName`` ``name``, or ``None`` if it cannot be told."""
+        return self.operations.get(name)
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,8 @@ class GraphQLSettings:
         rules = (*specified_rules, *self.rules)
         if not self.introspection:
             rules = (*rules, IntrospectionDisabledRule)
-        return CheckedDocument(document, tuple(self.validate(document, rules)))
+        errors = tuple(self.validate(document, rules))
+        return CheckedDocument(document, errors, operations=operations_of(document))
 
     def validate(
         self, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
@@ -217,12 +225,22 @@ def parse_document(settings: GraphQLSettings, query: str) -> DocumentNode:
         raise tag(error, "GRAPHQL_PARSE_FAILED") from None
 
 
-def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
-    """The operation that would run, or ``None`` if it cannot be told."""
+def operations_of(document: DocumentNode) -> dict[str | None, OperationDefinitionNode]:
+    """The operations a request can pick: by name when one operation has it, and under ``None``
+    the document's only operation. A name that two operations share picks neither."""
     operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [node for node in operations if node.name and node.name.value == operation_name]
-    return operations[0] if len(operations) == 1 else None
+    named: dict[str | None, OperationDefinitionNode] = {}
+    shared = set()
+    for node in operations:
+        if node.name is not None:
+            if node.name.value in named:
+                shared.add(node.name.value)
+            named[node.name.value] = node
+    for name in shared:
+        del named[name]
+    if len(operations) == 1:
+        named[None] = operations[0]
+    return named
 
 
 def error_body(error: ClientError) -> dict[str, Any]:
@@ -259,7 +277,7 @@ def execute_operation(
     if checked.refusal is not None:
         return Outcome(400, {"errors": [format_error(checked.refusal)]})
     document = checked.document
-    operation = select_operation(document, operation_name)
+    operation = checked.operation(operation_name)
     if operation is None:
         problem = GraphQLValidationFailed(
             f"The document has no operation named {operation_name!r}."
@@ -276,14 +294,20 @@ def execute_operation(
     # graphql-core's executor, with the one error formatter. The plain executor, not the
     # default incremental one: the schema declares no @defer or @stream, so validation has
     # already refused any document that could need it.
-    executed = execute_sync(
+    executor = OneShotExecutor.build(
         settings.schema,
         document,
         context_value=context,
-        variable_values=variables,
+        raw_variable_values=variables,
         operation_name=operation_name,
-        executor_class=OneShotExecutor,
+        # Every resolver is synchronous: no value is tested for being awaitable (as in execute_sync).
+        is_awaitable=_never,
+        is_async_iterable=_never,
     )
+    if isinstance(executor, list):  # the variables did not fit their types
+        executed = ExecutionResult(None, errors=executor)
+    else:
+        executed = executor.execute_operation()
     errors = [format_error(error, settings.debug) for error in executed.errors or ()]
     if executed.data is None and not any("path" in error for error in errors):
         # Nothing executed: the variables did not fit their types.
@@ -292,6 +316,10 @@ def execute_operation(
     if errors:
         result["errors"] = errors
     return Outcome(200, result, *described)
+
+
+def _never(_value: Any) -> bool:
+    return False
 
 
 def _described(operation: OperationDefinitionNode) -> tuple[str | None, str]:
