@@ -11,7 +11,10 @@ bare Flask, PyJWT, ``sqlite3``, argon2-cffi) under gunicorn the same way on its 
 holding the same users, password hashes and session. Both servers are pinned to core 0 with
 ``taskset``; the load generator (``wrk -t1 -c8``, Debian package ``wrk``) runs on core 1. Only
 one server is under load at a time: each round drives every operation on the service and on the
-reference, the order alternating from round to round.
+reference, cut into ``--slices`` slices (5 by default: 2 s each) in which the two servers take
+turns, the order alternating from round to round; a round's figure for a server adds up its
+slices. On a shared machine the speed it gets drifts over seconds; taking turns slice by slice
+puts both servers through the same drift, so the ratio measures them, not the moment.
 
 Every answer is checked. Before timing, each operation is sent once to each server and its data
 compared with what it must be; while timing, ``benchmarks/wrk/checked.lua`` counts answers that
@@ -643,6 +646,13 @@ def main() -> int:
     )
     parser.add_argument("--rss-requests", type=int, default=100_000, help="requests of the memory check")
     parser.add_argument("--rss-tolerance", type=float, default=0.05, help="RSS growth allowed after warm-up")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=5,
+        help="each round's run of an operation is cut into this many slices, the two servers taking "
+        "turns slice by slice, so that both meet the same moments of a shared machine",
+    )
     parser.add_argument("--skip-rss", action="store_true", help="leave out the memory check")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, 20,000 RSS requests")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, databases)")
@@ -655,7 +665,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.seconds, args.rss_requests = 1, 2.0, 20_000
+        args.rounds, args.seconds, args.slices, args.rss_requests = 1, 2.0, 1, 20_000
 
     load = wrk_run
     if args.python_load or shutil.which("wrk") is None:
@@ -672,7 +682,8 @@ def main() -> int:
         f"{'on core ' + LOAD_CORE if pin else 'not pinned (no taskset or one core)'}"
     )
     print(
-        f"Rounds: {args.rounds} x {args.seconds:g} s per server and operation (tokenAuth: at least 10 s)"
+        f"Rounds: {args.rounds} x {args.seconds:g} s per server and operation (tokenAuth: at least 10 s), "
+        f"in {args.slices} slices, the servers taking turns"
     )
 
     with ExitStack() as stack:
@@ -716,23 +727,26 @@ def main() -> int:
         results: dict[str, list[tuple[Run, Run]]] = {operation.name: [] for operation in ops}
         for number in range(args.rounds):
             for operation in ops:
-                seconds = operation.seconds(args.seconds)
+                slices = max(1, args.slices)
+                seconds = operation.seconds(args.seconds) / slices
                 order = [service, reference] if number % 2 == 0 else [reference, service]
-                runs = {}
-                for server in order:
-                    worker = server.worker_pid()
-                    ticks = cpu_ticks(worker)
-                    run = load(server.url, operation, folder, pin, seconds)
-                    # Read at once: the requests wrk left queued are answered after it stopped (8
-                    # logins are 1.5 s of CPU) and are not counted, so their CPU must not be either.
-                    cpu_seconds = (cpu_ticks(worker) - ticks) / TICKS_PER_SECOND
-                    wait_until_idle(server)
-                    runs[server.name] = dataclasses.replace(run, cpu_seconds=cpu_seconds)
-                results[operation.name].append((runs["service"], runs["reference"]))
+                runs: dict[str, list[Run]] = {server.name: [] for server in order}
+                for _ in range(slices):
+                    for server in order:
+                        worker = server.worker_pid()
+                        ticks = cpu_ticks(worker)
+                        run = load(server.url, operation, folder, pin, seconds)
+                        # Read at once: the requests wrk left queued are answered after it stopped (8
+                        # logins are 1.5 s of CPU) and are not counted, so their CPU must not be either.
+                        cpu_seconds = (cpu_ticks(worker) - ticks) / TICKS_PER_SECOND
+                        wait_until_idle(server)
+                        runs[server.name].append(dataclasses.replace(run, cpu_seconds=cpu_seconds))
+                service_run, reference_run = merged(runs["service"]), merged(runs["reference"])
+                results[operation.name].append((service_run, reference_run))
                 print(
-                    f"  round {number + 1} {operation.name}: service {rate_cell(runs['service'])}, "
-                    f"reference {rate_cell(runs['reference'])} req/s; per CPU-second "
-                    f"{runs['service'].cpu_rate:,.1f} and {runs['reference'].cpu_rate:,.1f}",
+                    f"  round {number + 1} {operation.name}: service {rate_cell(service_run)}, "
+                    f"reference {rate_cell(reference_run)} req/s; per CPU-second "
+                    f"{service_run.cpu_rate:,.1f} and {reference_run.cpu_rate:,.1f}",
                     flush=True,
                 )
         print_tables(results, {operation.name: operation.target for operation in ops})
@@ -741,6 +755,22 @@ def main() -> int:
             whoami_rate = max(service.rate for service, _ in results[whoami.name])
             rss_check(service, whoami, folder, pin, load, args.rss_requests, args.rss_tolerance, whoami_rate)
     return 0
+
+
+def merged(runs: list[Run]) -> Run:
+    """One round's slices against one server, as one run: their requests, time and CPU time added
+    up, the middle slice's p50 and the worst slice's p99, every bad or lost answer counted."""
+    p50s = sorted(run.p50_ms for run in runs)
+    return Run(
+        sum(run.requests for run in runs),
+        sum(run.seconds for run in runs),
+        p50s[len(p50s) // 2],
+        max(run.p99_ms for run in runs),
+        sum(run.bad for run in runs),
+        sum(run.socket_errors for run in runs),
+        next((run.first_bad for run in runs if run.first_bad), ""),
+        sum(run.cpu_seconds for run in runs),
+    )
 
 
 def chosen(ops: list[Operation], names: str) -> list[Operation]:
