@@ -9,6 +9,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header, parse_options_header
+from werkzeug.sansio.utils import get_content_length
 from werkzeug.wsgi import LimitedStream
 
 from .auth.identity import identify
@@ -46,14 +47,16 @@ class ServiceRequest(Request):
 
     @cached_property
     def stream(self) -> IO[bytes]:
-        length, limit = self.content_length, self.max_content_length
-        if "wsgi.input_terminated" not in self.environ or limit is None or self.shallow:
+        environ, limit = self.environ, self.max_content_length
+        if "wsgi.input_terminated" not in environ or limit is None or self.shallow:
             return super().stream
+        # request.content_length, read from the environ (not through request.headers)
+        length = get_content_length(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
         if length is None:
-            return CappedStream(self.environ["wsgi.input"], limit)
+            return CappedStream(environ["wsgi.input"], limit)
         if length > limit:
             raise RequestEntityTooLarge()
-        return self.environ["wsgi.input"]
+        return environ["wsgi.input"]
 
 
 class CappedStream(LimitedStream):
