@@ -96,6 +96,40 @@ def test_a_cached_document_with_two_operations_runs_the_one_each_request_names(g
     assert status == 400 and unnamed["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
+@pytest.mark.parametrize(
+    ("query", "operation_name", "message"),
+    [
+        pytest.param(TWO_OPERATIONS, "Third", "no operation named 'Third'", id="unknown name"),
+        pytest.param(TWO_OPERATIONS, None, "name the one to run", id="two, none named"),
+        pytest.param(
+            "query Same { __typename } query Same { __typename }",
+            "Same",
+            "only one operation named 'Same'",
+            id="shared name",
+        ),
+        pytest.param("fragment F on Query { __typename }", None, "Send one operation", id="no operation"),
+    ],
+)
+def test_an_operation_that_cannot_be_told_is_refused_every_time(
+    client: FlaskClient, query: str, operation_name: str | None, message: str
+) -> None:
+    answers = [post(client, query, operationName=operation_name) for _ in range(3)]
+
+    assert answers[0] == answers[1] == answers[2]
+    status, body = answers[0]
+    assert status == 400
+    (error,) = body["errors"]
+    assert message in error["message"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_a_named_operation_runs_when_its_document_is_alone(client: FlaskClient) -> None:
+    query = "query Only { __typename }"
+
+    assert post(client, query, operationName="Only") == (200, {"data": {"__typename": "Query"}})
+    assert post(client, query) == (200, {"data": {"__typename": "Query"}})
+
+
 def test_a_large_document_is_checked_every_time_and_refused_the_same_way(client: FlaskClient) -> None:
     padding = "#" + "x" * DOCUMENT_CACHE_MAX_QUERY + "\n"
     query = padding + SIXTEEN_ALIASES

@@ -1,6 +1,6 @@
 """Running one GraphQL operation: parse, check, execute, and pick the HTTP status."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -278,6 +278,8 @@ def execute_operation(
         return Outcome(400, {"errors": [format_error(checked.refusal)]})
     document = checked.document
     operation = checked.operation(operation_name)
+    if operation is None and operation_name is not None and checked.errors:  # e.g. two share the name
+        return Outcome(400, {"errors": [format_error(error) for error in checked.errors]}, operation_name)
     if operation is None:
         problem = GraphQLValidationFailed(
             f"The document has no operation named {operation_name!r}."
@@ -309,6 +311,7 @@ def execute_operation(
     else:
         executed = executor.execute_operation()
     errors = [format_error(error, settings.debug) for error in executed.errors or ()]
+    _drop_tracebacks(executed.errors or ())
     if executed.data is None and not any("path" in error for error in errors):
         # Nothing executed: the variables did not fit their types.
         return Outcome(400, {"errors": errors}, *described)
@@ -316,6 +319,21 @@ def execute_operation(
     if errors:
         result["errors"] = errors
     return Outcome(200, result, *described)
+
+
+def _drop_tracebacks(errors: Iterable[BaseException]) -> None:
+    """Forget where formatted errors were raised: a traceback's frames hold the executor that
+    holds the error, a cycle that would keep the request alive until a garbage collection."""
+    for error in errors:
+        seen: set[int] = set()
+        pending: list[BaseException | None] = [error]
+        while pending:
+            current = pending.pop()
+            if current is None or id(current) in seen:
+                continue
+            seen.add(id(current))
+            current.__traceback__ = None
+            pending += [getattr(current, "original_error", None), current.__cause__, current.__context__]
 
 
 def _never(_value: Any) -> bool:
