@@ -211,10 +211,9 @@ def stop_sender(timeout: float | None = 10) -> None:
 
 
 def start_sender_here() -> None:
-    """``start_sender`` for the current app: a ``before_request`` hook, for servers other than gunicorn.
-
-    Once the thread is started in this process (under gunicorn, before the first request),
-    each request pays one comparison.
+    """``start_sender`` for the current app: a ``before_request`` hook, for servers other than gunicorn
+    (whose ``post_worker_init`` starts the sender and takes this hook out). Once the thread is
+    started in this process, each request pays one comparison.
     """
     if _started_in_pid != os.getpid():
         start_sender(current_app._get_current_object())  # type: ignore[attr-defined]
