@@ -188,8 +188,6 @@ def start_sender(app: Flask) -> SenderThread | None:
     ``start_sender_here`` does on the first request under other servers.
     """
     global _sender, _started_in_pid
-    if _sender is not None and _sender.is_alive():
-        return None  # the common case, every request under servers other than gunicorn: no system call
     if app.config.get("MAIL_SENDER") != "worker" or _started_in_pid == os.getpid():
         return None
     with _start_lock:
